@@ -17,6 +17,11 @@ VALID = "AbCdEfGhIjKlMnOpQrStU_"
 SECRET = "root:x:0:0:root:/root:/bin/bash\nsecret-line\n"
 
 
+def host_file_fingerprint(home):
+    """The first line of the host file: all that anaconda-anon-usage reads."""
+    return (home / ".conda" / "aau_token_host").read_text().splitlines()[0]
+
+
 def client_file(home):
     return home / ".conda" / "aau_token"
 
@@ -280,7 +285,7 @@ def test_token_made_on_another_host_is_regenerated(home):
     (home / ".conda" / "aau_token_host").write_text("zzzzzzzz")
     token = tokens.client_token()
     assert token != VALID and path.read_text() == token
-    assert (home / ".conda" / "aau_token_host").read_text() == _host.current_fingerprint()
+    assert host_file_fingerprint(home) == _host.current_fingerprint()[0]
 
 
 def test_old_format_with_another_hosts_id_is_regenerated(home):
@@ -290,19 +295,19 @@ def test_old_format_with_another_hosts_id_is_regenerated(home):
 
 
 def test_old_format_with_this_hosts_id_keeps_the_token_and_moves_the_id(home):
-    current = _host.current_fingerprint()
+    current = _host.current_fingerprint()[0]
     if not current:
         pytest.skip("this machine has no hardware address to tie tokens to")
     path = put_client_file(home, VALID + " " + current)
     assert tokens.client_token() == VALID
     assert path.read_text() == VALID
-    assert (home / ".conda" / "aau_token_host").read_text() == current
+    assert host_file_fingerprint(home) == current
 
 
 def test_token_without_a_host_file_is_kept_and_tied_to_this_host(home):
     put_client_file(home, VALID)
     assert tokens.client_token() == VALID
-    assert (home / ".conda" / "aau_token_host").read_text() == _host.current_fingerprint()
+    assert host_file_fingerprint(home) == _host.current_fingerprint()[0]
     assert tokens_in_child()["client"] == VALID
 
 
@@ -322,17 +327,29 @@ def test_upgrading_from_anaconda_anon_usage_on_the_same_host_keeps_the_token(hom
     put_client_file(home, VALID)
     (home / ".conda" / "aau_token_host").write_text(theirs)
     assert tokens.client_token() == VALID
-    assert _host.current_fingerprint() == theirs
+    assert _host.current_fingerprint()[0] == theirs
+    assert host_file_fingerprint(home) == theirs
+
+
+def test_host_file_remembers_the_matching_interface(home):
+    current, interface = _host.current_fingerprint()
+    if not interface:
+        pytest.skip("no network interface with a hardware address")
+    put_client_file(home, VALID)
+    (home / ".conda" / "aau_token_host").write_text(current)  # as anaconda-anon-usage writes it
+    assert tokens.client_token() == VALID
+    assert (home / ".conda" / "aau_token_host").read_text().split() == [current, interface]
 
 
 def test_a_host_id_of_any_interface_of_this_host_matches(home):
-    addresses = [_host._linux_address(n) for n in _host._linux_interfaces()]
-    addresses = [a for a in addresses if a]
-    if not addresses:
+    names = [n for n in _host._linux_interfaces() if _host._linux_address(n)]
+    if not names:
         pytest.skip("no network interface with a hardware address")
-    for address in addresses:
-        assert _host.matches_this_host(_host.node_string(address)) is True
-    assert _host.matches_this_host("zzzzzzzz") is False
+    for name in names:
+        saved = _host.node_string(_host._linux_address(name))
+        assert _host.find_on_this_host(saved) == (True, name)
+        assert _host.find_on_this_host(saved, "no-such-if") == (True, name)
+    assert _host.find_on_this_host("zzzzzzzz", names[0]) == (False, None)
 
 
 # --- debug output ------------------------------------------------------------------

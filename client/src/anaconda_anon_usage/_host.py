@@ -61,8 +61,8 @@ def _linux_interfaces():
         return []
 
 
-def _linux_preferred_node():
-    """The address libuuid would choose, or 0."""
+def _linux_preferred():
+    """``(address, interface)`` libuuid would choose, or ``(0, None)``."""
     routed = []
     for line in _read_small(_ROUTES).splitlines()[1:]:
         name = line.split(b"\t", 1)[0].decode("ascii", "replace")
@@ -73,8 +73,8 @@ def _linux_preferred_node():
         address = _linux_address(name)
         if address:
             index = _read_small(_SYS_NET + "/" + name + "/ifindex").strip()
-            ranked.append((int(index) if index.isdigit() else 1 << 30, address))
-    return min(ranked)[1] if ranked else 0
+            ranked.append((int(index) if index.isdigit() else 1 << 30, address, name))
+    return min(ranked)[1:] if ranked else (0, None)
 
 
 def _uuid_node():
@@ -95,27 +95,63 @@ def _uuid_node():
     return 0
 
 
+def _valid_interface(name):
+    return bool(name) and len(name) <= 15 and "/" not in name and not name.startswith(".")
+
+
 def current_fingerprint():
-    """This host's preferred fingerprint, or ``""`` when it cannot be known."""
-    node = _linux_preferred_node() if sys.platform.startswith("linux") else _uuid_node()
-    return node_string(node) if node else ""
+    """This host's preferred fingerprint and the interface it comes from.
 
-
-def matches_this_host(saved):
-    """True when ``saved`` is the fingerprint of an interface of this host.
-
-    Returns ``None`` when this host's addresses cannot be read at all, so
-    that a machine without a readable network configuration never loses its
-    token.
+    ``("", None)`` when it cannot be known; the interface is ``None`` off Linux.
     """
     if not sys.platform.startswith("linux"):
-        current = current_fingerprint()
-        return (saved == current) if current else None
+        node = _uuid_node()
+        return (node_string(node) if node else ""), None
+    node, name = _linux_preferred()
+    return (node_string(node), name) if node else ("", None)
+
+
+def find_on_this_host(saved, interface=None):
+    """Whether ``saved`` is the fingerprint of an interface of this host.
+
+    Returns ``(matched, where)``: ``matched`` is ``True``, ``False``, or
+    ``None`` when this host's addresses cannot be read at all (so that a
+    machine without a readable network configuration never loses its
+    token); ``where`` is the matching interface on Linux. ``interface`` is
+    where it matched last time: checked first, so that the usual case costs
+    one small read.
+    """
+    if not sys.platform.startswith("linux"):
+        current = current_fingerprint()[0]
+        return ((saved == current) if current else None), None
+    if _valid_interface(interface) and node_string(_linux_address(interface)) == saved:
+        return True, interface
     seen_any = False
     for name in _linux_interfaces():
         address = _linux_address(name)
         if address:
             seen_any = True
             if node_string(address) == saved:
-                return True
-    return False if seen_any else None
+                return True, name
+    return (False if seen_any else None), None
+
+
+def read_fingerprint_file(path):
+    """``(fingerprint, interface)`` from a host file; either may be ``None``.
+
+    The first non-blank line holds the fingerprint (all that
+    anaconda-anon-usage reads or writes); the next, if any, the interface.
+    """
+    data = read_bytes(path, 256)[0] or b""
+    words = [line.split()[0] for line in data.splitlines() if line.split()]
+    try:
+        words = [word.decode("ascii") for word in words[:2]]
+    except UnicodeDecodeError:
+        return None, None
+    fingerprint = words[0] if words else None
+    interface = words[1] if len(words) > 1 and _valid_interface(words[1]) else None
+    return fingerprint, interface
+
+
+def fingerprint_file_text(fingerprint, interface):
+    return fingerprint + ("\n" + interface if interface else "")

@@ -2,9 +2,9 @@
 
 Rules every token file obeys:
 
-- A read takes at most ``MAX_READ`` bytes, and only from a regular file: a
-  FIFO, a device such as ``/dev/zero`` or a directory at the path is treated
-  as holding no token, without blocking.
+- A read takes at most ``MAX_READ`` bytes and never blocks: a FIFO reads as
+  empty, a device such as ``/dev/zero`` as ``MAX_READ`` bytes that are no
+  token, a directory as no file.
 - Only the first word of the first non-blank line counts.
 - A write never goes through whatever is at the path: the token is written to
   a fresh temporary file beside it, which is then hard-linked into place (a
@@ -27,8 +27,6 @@ UNREADABLE = "unreadable"
 NOT_A_FILE = "not a regular file"
 NOT_TEXT = "not text"
 
-_S_IFMT = 0o170000
-_S_IFREG = 0o100000
 _READ_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NONBLOCK", 0)
@@ -64,25 +62,31 @@ def _first_line_words(data):
 
 
 def read_bytes(path, limit=MAX_READ):
-    """At most ``limit`` bytes of the regular file at ``path``: ``(data, state)``.
+    """At most ``limit`` bytes of the file at ``path``: ``(data, state)``.
 
-    Never blocks on a FIFO and never reads a device: ``data`` is ``None``
-    unless ``state`` is ``OK``.
+    Opened non-blocking: a FIFO reads as empty instead of waiting for a
+    writer, a device such as ``/dev/zero`` yields ``limit`` bytes at most,
+    and a directory is reported as such. ``data`` is ``None`` unless
+    ``state`` is ``OK``. (No ``fstat``: every system call counts here.)
     """
     try:
         fd = os.open(path, _READ_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
         return None, MISSING
     except OSError as exc:
-        return None, "%s (%s)" % (UNREADABLE, exc.strerror or type(exc).__name__)
+        return None, _failure(exc)
     try:
-        if os.fstat(fd).st_mode & _S_IFMT != _S_IFREG:
-            return None, NOT_A_FILE
         return os.read(fd, limit), OK
+    except IsADirectoryError:
+        return None, NOT_A_FILE
     except OSError as exc:
-        return None, "%s (%s)" % (UNREADABLE, exc.strerror or type(exc).__name__)
+        return None, _failure(exc)
     finally:
         os.close(fd)
+
+
+def _failure(exc):
+    return "%s (%s)" % (UNREADABLE, exc.strerror or type(exc).__name__)
 
 
 def read_words(path):

@@ -117,26 +117,33 @@ def _client_token_and_source():
         debug("client token file %s: %s; making a new token", path, _problem(state))
 
     host_path = path + HOST_FILE_SUFFIX
-    saved_host = read_first_word(host_path)[0] or legacy_host
-    if token and saved_host and _host.matches_this_host(saved_host) is False:
-        debug("%s was made on another host; making a new client token", path)
-        token = None
-        state = "from another host"
+    saved_host, interface = _host.read_fingerprint_file(host_path)
+    saved_host = saved_host or legacy_host
+    if token and saved_host:
+        matched, where = _host.find_on_this_host(saved_host, interface)
+        if matched is False:
+            debug("%s was made on another host; making a new client token", path)
+            token = None
+            state = "from another host"
+        elif where and where != interface and not legacy_host:
+            # Same host, found on another interface: remember where, for speed.
+            write_token(host_path, _host.fingerprint_file_text(saved_host, where),
+                        CLIENT_TOKEN_MODE, replace=True)
 
     if token is None:
         home_exists = os.path.isdir(os.path.dirname(os.path.dirname(path)))
         token = _store_new(path, random_token(), CLIENT_TOKEN_MODE, state, make_parent=home_exists)
         saved_host = None
     elif legacy_host:
-        # Files of anaconda-anon-usage 0.7.0 hold "TOKEN HOSTID": keep the
-        # token, move the host id to its own file.
+        # Keep the token, move the host id to its own file.
         write_token(path, token, CLIENT_TOKEN_MODE, replace=True)
-        saved_host = read_first_word(host_path)[0]
+        saved_host = _host.read_fingerprint_file(host_path)[0]
 
     if token and not saved_host:
-        current = _host.current_fingerprint()
+        current, interface = _host.current_fingerprint()
         if current:
-            write_token(host_path, current, CLIENT_TOKEN_MODE, replace=True)
+            text = _host.fingerprint_file_text(current, interface)
+            write_token(host_path, text, CLIENT_TOKEN_MODE, replace=True)
     return token, path
 
 
@@ -273,6 +280,44 @@ def account_token_from_jwt(api_key, now=None):
         return None
 
 
+# Finders that never provide anaconda_auth: the standard ones, and the one
+# setuptools installs to redirect only distutils.
+_STANDARD_FINDERS = frozenset(("BuiltinImporter", "FrozenImporter", "PathFinder", "DistutilsMetaFinder"))
+
+
+def _may_be_importable(name):
+    """False only when ``import name`` would certainly fail.
+
+    A failing import walks every ``sys.path`` entry, listing directories the
+    import system has not cached yet: the slowest part of a cold token
+    string. Here a missing top-level package costs a few ``stat`` calls on
+    the directories that can hold installed packages (a package is a
+    directory: ``anaconda_auth.token`` cannot come from a single module).
+    Whenever the answer is not certain (an import hook, a zip or egg on the
+    path), it says True and the real import decides.
+    """
+    if name in sys.modules:
+        return True
+    for finder in sys.meta_path:
+        if getattr(finder, "__name__", type(finder).__name__) not in _STANDARD_FINDERS:
+            return True
+    stdlib = os.path.dirname(os.__file__)
+    skip = (stdlib, os.path.join(stdlib, "lib-dynload"))
+    for entry in sys.path:
+        if entry in skip:
+            continue
+        if entry.endswith(_ARCHIVES):
+            if os.path.exists(entry):
+                return True  # only the import system can look inside an archive
+            continue
+        if os.path.isdir(os.path.join(entry, name)):
+            return True
+    return False
+
+
+_ARCHIVES = (".zip", ".egg", ".whl", ".pyz")
+
+
 @cached
 def anaconda_auth_token():
     """The ``a/`` token of the user logged in with anaconda-auth, or ``None``.
@@ -280,6 +325,9 @@ def anaconda_auth_token():
     Only when the ``anaconda_auth`` package is importable and holds an
     unexpired login. Unlike the other tokens it is not anonymous.
     """
+    if not _may_be_importable("anaconda_auth"):
+        debug("anaconda_auth is not installed; no account token")
+        return None
     try:
         from anaconda_auth.token import TokenInfo
     except ImportError:
@@ -313,7 +361,8 @@ def conda_root():
     python = env.get("CONDA_PYTHON_EXE")
     if python:
         return os.path.dirname(python) if _WINDOWS else os.path.dirname(os.path.dirname(python))
-    for entry in env.get("PATH", "").split(os.pathsep):
+    path = env.get("PATH", "")
+    for entry in path.split(os.pathsep) if "condabin" in path else ():
         if entry and os.path.basename(entry.rstrip("/\\")) == "condabin":
             return os.path.dirname(entry.rstrip("/\\"))
     return None
@@ -343,26 +392,28 @@ def search_path():
     return unique
 
 
-_SYSTEM_FILE_NAMES = frozenset(
-    pfx + name for name in _SYSTEM_KINDS.values() for pfx in ("", ".")
-)
+_SYSTEM_FILE_KINDS = {
+    pfx + name: kind for kind, name in _SYSTEM_KINDS.items() for pfx in ("", ".")
+}
 
 
 @cached
 def _system_token_files():
-    """Every system token file on the search path, in search order."""
+    """``(kind, path)`` of every system token file on the search path, in
+    search order, the plain name before the dotted one in each directory."""
     found = []
     for directory in search_path():
         try:
             names = os.listdir(directory)
         except PermissionError:
-            names = _SYSTEM_FILE_NAMES  # listing denied; files may still be readable
+            names = list(_SYSTEM_FILE_KINDS)  # listing denied; files may still be readable
         except OSError:
             continue
         if _WINDOWS:
             names = [name.lower() for name in names]
-        for name in _SYSTEM_FILE_NAMES.intersection(names):
-            found.append(os.path.join(directory, name))
+        present = _SYSTEM_FILE_KINDS.keys() & set(names)
+        for name in sorted(present, key=lambda n: (n.lstrip("."), n.startswith("."))):
+            found.append((_SYSTEM_FILE_KINDS[name], os.path.join(directory, name)))
     return found
 
 
@@ -374,19 +425,16 @@ def system_tokens_and_sources(kind):
     files ``<name>`` and ``.<name>`` in each search directory; duplicates and
     values that break the system-token rule are dropped.
     """
-    fname = _SYSTEM_KINDS[kind]
-    variable = "ANACONDA_ANON_USAGE_" + fname.upper()
+    variable = "ANACONDA_ANON_USAGE_" + _SYSTEM_KINDS[kind].upper()
     candidates = []
     value = os.environ.get(variable, "").strip()
     if value:
         candidates.append((value, "$" + variable))
-    for directory in search_path():
-        for name in (fname, "." + fname):
-            path = os.path.join(directory, name)
-            if path in _system_token_files():
-                token, state = read_first_word(path)
-                if state != MISSING:
-                    candidates.append((token, path))
+    for file_kind, path in _system_token_files():
+        if file_kind == kind:
+            token, state = read_first_word(path)
+            if state != MISSING:
+                candidates.append((token, path))
     result, seen = [], set()
     for token, source in candidates:
         if not is_system_token(token):
