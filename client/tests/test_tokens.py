@@ -338,3 +338,33 @@ def test_using_the_library_writes_nothing_to_stdout(system_dir):
                       env=child_env(ANACONDA_ANON_USAGE_DEBUG="1"))
     assert done.returncode == 0 and done.stdout == ""
     assert "anaconda-anon-usage:" in done.stderr  # debug output went to stderr
+
+
+def test_account_token_is_found_through_an_import_hook(monkeypatch, tmp_path):
+    """anaconda_auth installed in a way only the import system knows (an editable install's finder)."""
+    import importlib.abc
+    import importlib.util
+
+    source = tmp_path / "hidden"
+    (source / "anaconda_auth").mkdir(parents=True)
+    (source / "anaconda_auth" / "__init__.py").write_text("")
+    user = uuid.uuid4()
+    key = _jwt({"sub": str(user), "exp": int(time.time()) + 3600})
+    (source / "anaconda_auth" / "token.py").write_text(
+        "class TokenInfo:\n    api_key = %r\n    @classmethod\n    def load(cls, domain):\n"
+        "        return cls()\n" % key)
+
+    class EditableFinder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "anaconda_auth":
+                return importlib.util.spec_from_file_location(
+                    name, source / "anaconda_auth" / "__init__.py",
+                    submodule_search_locations=[str(source / "anaconda_auth")])
+            return None
+
+    monkeypatch.setattr(sys, "meta_path", [EditableFinder(), *sys.meta_path])
+    try:
+        assert tokens.anaconda_auth_token() == grammar.encode_token(user.bytes)
+    finally:
+        for name in [m for m in sys.modules if m.startswith("anaconda_auth")]:
+            del sys.modules[name]
