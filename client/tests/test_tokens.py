@@ -368,3 +368,42 @@ def test_account_token_is_found_through_an_import_hook(monkeypatch, tmp_path):
     finally:
         for name in [m for m in sys.modules if m.startswith("anaconda_auth")]:
             del sys.modules[name]
+
+
+def test_disabled_creates_no_token_file(home, prefix):
+    assert tokens.token_string(str(prefix), enabled=False) == "aau/" + __version__
+    assert not (home / ".conda").exists() and not (prefix / "etc").exists()
+
+
+def test_a_forked_child_computes_tokens_while_another_thread_holds_the_lock(home):
+    import signal
+
+    from anaconda_anon_usage._state import PROCESS
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with PROCESS.lock:
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(30)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the holding thread does not exist here
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(10)  # a deadlock ends the child instead of the test run
+            ok = grammar.is_random_token(tokens.client_token())
+            os._exit(0 if ok else 1)
+    finally:
+        release.set()
+        thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_python_dash_m_tokens_runs_the_cli():
+    done = run_python("import runpy; runpy.run_module('anaconda_anon_usage.tokens', run_name='__main__')")
+    assert done.returncode == 0 and grammar.parse_user_agent(done.stdout).client

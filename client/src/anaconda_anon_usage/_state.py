@@ -24,6 +24,10 @@ class ProcessCache:
         self.debug_prefix = os.environ.get("ANACONDA_ANON_USAGE_DEBUG_PREFIX", "")
         self.debug = flag.strip().lower() not in _OFF_WORDS or bool(self.debug_prefix)
 
+    def after_fork(self):
+        """A forked child starts with a free lock (the parent may have held it)."""
+        self.lock = RLock()
+
     def clear(self):
         """Forget every computed token and every pending write."""
         with self.lock:
@@ -32,6 +36,8 @@ class ProcessCache:
 
 
 PROCESS = ProcessCache()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=PROCESS.after_fork)
 
 
 def cached(func):

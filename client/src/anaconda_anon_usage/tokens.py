@@ -517,3 +517,9 @@ def token_details(prefix=None):
         for value, source in system_tokens_and_sources(kind):
             details.append({"prefix": pfx, "name": kind, "value": value, "source": source})
     return details
+
+
+if __name__ == "__main__":  # ``python -m anaconda_anon_usage.tokens``, as in anaconda-anon-usage
+    from .main import main
+
+    sys.exit(main())
