@@ -65,7 +65,7 @@ def main(argv=None):
                         help="source tree of Anaconda's anaconda-anon-usage (optional)")
     parser.add_argument("--runs", type=int, default=40, help="fresh processes per implementation")
     parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args(argv)
+    args = parser.parse_known_args(argv)[0]
 
     with tempfile.TemporaryDirectory() as scratch:
         home, prefix = Path(scratch, "home"), Path(scratch, "env")

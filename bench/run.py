@@ -11,8 +11,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import client_conda
 import client_tokens
 
 if __name__ == "__main__":
     print("## client: token computation\n")
     client_tokens.main(sys.argv[1:])
+    print("\n## client: cost inside conda\n")
+    client_conda.main(sys.argv[1:])

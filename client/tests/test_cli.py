@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 from anaconda_anon_usage import __version__, grammar
+
 from conftest import SRC, child_env, run_cli
 
 

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from anaconda_anon_usage import _host, _storage, grammar, tokens
+
 from conftest import child_env, run_python, tokens_in_child
 
 VALID = "AbCdEfGhIjKlMnOpQrStU_"

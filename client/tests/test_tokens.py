@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from anaconda_anon_usage import __version__, grammar, tokens
+
 from conftest import child_env, run_python, tokens_in_child
 
 TOKEN = "AbCdEfGhIjKlMnOpQrStU_"
