@@ -4,7 +4,10 @@
 info --json`` (``PYTHONHASHSEED=0``, token files present, byte-code already
 compiled): without any plugin, with this plugin, and with Anaconda's plugin
 when its source tree is given. Instruction counts do not depend on what else
-the machine is doing, so the difference is the plugin's cost.
+the machine is doing, so the difference is the plugin's cost. The garbage
+collector is switched off in every run (a ``sitecustomize`` on the path):
+otherwise a few allocations more or less move a full collection of conda's
+heap in or out of the run, and the counts jump by tens of millions.
 
     python bench/client_conda.py --conda-python PY [--reference DIR]
 
@@ -35,7 +38,10 @@ def plugin_path(scratch, name, source, module):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: anaconda-anon-usage\nVersion: 0\n")
     if module:
         (info / "entry_points.txt").write_text("[conda]\nanaconda-anon-usage = %s\n" % module)
-    return os.pathsep.join([str(source), str(dist)])
+    quiet_gc = Path(scratch, "gc-off")
+    quiet_gc.mkdir(exist_ok=True)
+    (quiet_gc / "sitecustomize.py").write_text("import gc\ngc.disable()\n")
+    return os.pathsep.join([str(quiet_gc), str(source), str(dist)])
 
 
 def instructions(python, env, scratch):

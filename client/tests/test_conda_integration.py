@@ -188,8 +188,10 @@ def test_json_output_stays_json_with_debug_on(user, server):
     env = {"ANACONDA_ANON_USAGE_DEBUG": "1"}
     found = json.loads(user.conda("search", "--json", "aau-a", env=env).stdout)
     assert "aau-a" in found
-    created = json.loads(user.conda("create", "--json", "--yes", "-n", "j", "aau-b", env=env).stdout)
-    assert created["success"] is True
+    # conda < 24 writes NUL-separated JSON records (progress, then the result) for create.
+    records = [json.loads(r) for r in user.conda("create", "--json", "--yes", "-n", "j", "aau-b",
+                                                 env=env).stdout.split("\0") if r.strip()]
+    assert records[-1]["success"] is True
     info = json.loads(user.conda("info", "--json", env=env).stdout)
     assert "aau/" in info["user_agent"]
 

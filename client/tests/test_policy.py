@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from anaconda_anon_usage import _policy, grammar, tokens
+from anaconda_anon_usage import grammar, plugin, tokens
 
 from conftest import child_env
 
@@ -12,15 +12,15 @@ from conftest import child_env
 def test_redaction_keeps_the_prefixes_and_hides_every_value():
     string = "aau/0.8.0 c/%s s/%s e/%s a/%s i/inst o/org1 o/org2 m/mach" % (
         tokens.random_token(), tokens.random_token(), tokens.random_token(), tokens.random_token())
-    assert _policy.redact(string) == "aau/0.8.0 c/. s/. e/. a/. i/. o/. o/. m/."
+    assert plugin.redact(string) == "aau/0.8.0 c/. s/. e/. a/. i/. o/. o/. m/."
 
 
 def test_tokens_are_added_once_after_condas_user_agent():
     plain = "conda/26.7.1 requests/2.32.5 CPython/3.12.1 Linux/6.1 debian/12 glibc/2.36"
-    once = _policy.with_tokens(plain, "aau/0.8.0 c/x")
+    once = plugin.with_tokens(plain, "aau/0.8.0 c/x")
     assert once == plain + " aau/0.8.0 c/x"
-    assert _policy.with_tokens(once, "aau/0.8.0 c/y") == plain + " aau/0.8.0 c/y"
-    assert _policy.with_tokens(once, "") == plain
+    assert plugin.with_tokens(once, "aau/0.8.0 c/y") == plain + " aau/0.8.0 c/y"
+    assert plugin.with_tokens(once, "") == plain
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -28,7 +28,7 @@ def test_tokens_are_added_once_after_condas_user_agent():
     ("no", False), ("false", False), ("maybe", None), (3, None),
 ])
 def test_setting_spellings(value, expected):
-    assert _policy.as_bool(value) is expected
+    assert plugin.as_bool(value) is expected
 
 
 @pytest.mark.parametrize("netloc,patterns,allowed", [
@@ -44,11 +44,11 @@ def test_setting_spellings(value, expected):
     ("[::1]:8080", ("[::1]",), True),
 ])
 def test_host_allowlist(netloc, patterns, allowed):
-    assert _policy.host_allowed(netloc, _policy.normal_hosts(patterns)) is allowed
+    assert plugin.host_allowed(netloc, plugin.normal_hosts(patterns)) is allowed
 
 
 def test_host_allowlist_from_a_string():
-    assert _policy.normal_hosts("a.org, B.org") == ("a.org", "b.org")
+    assert plugin.normal_hosts("a.org, B.org") == ("a.org", "b.org")
 
 
 @pytest.mark.parametrize("setting,expected", [
@@ -59,12 +59,12 @@ def test_host_allowlist_from_a_string():
     ("not a url", None),
 ])
 def test_heartbeat_url(setting, expected):
-    assert _policy.heartbeat_url(setting, "http://h/ch/noarch/") == expected
+    assert plugin.heartbeat_url(setting, "http://h/ch/noarch/") == expected
 
 
 def test_heartbeat_script_is_silent_posix_shell(tmp_path):
     script = tmp_path / "hb.sh"
-    script.write_text(_policy.heartbeat_script())
+    script.write_text(plugin.heartbeat_script())
     marker = tmp_path / "ran"
     fake_python = tmp_path / "python"
     fake_python.write_text("#!/bin/sh\necho \"$@\" > %s\necho noise\necho noise >&2\n" % marker)
@@ -110,5 +110,5 @@ def test_heartbeat_command_never_fails_without_conda():
 
 
 def test_grammar_parses_what_the_policy_builds():
-    agent = _policy.with_tokens("conda/26.7.1", tokens.token_string())
+    agent = plugin.with_tokens("conda/26.7.1", tokens.token_string())
     assert grammar.parse_user_agent(agent).session == tokens.session_token()

@@ -16,14 +16,17 @@ conda loads it through the ``conda`` entry point group. It
 
 Every entry point from conda into this module catches every exception: the
 worst a future conda can do is make it send no tokens. Nothing here writes to
-stdout; diagnostics go to stderr in debug mode only.
+stdout; diagnostics go to stderr in debug mode only. Its rules that need no
+conda (redaction, host allowlist, heartbeat) are plain functions, tested
+wherever the tests run; the module imports without conda.
 """
 
 import os
 import sys
 
-from . import _policy, tokens
+from . import tokens
 from ._state import debug
+from .grammar import MULTI_PREFIXES, SINGLE_PREFIXES, VERSION_PREFIX
 
 try:
     from conda.plugins import hookimpl
@@ -41,6 +44,122 @@ except Exception:  # noqa: BLE001 - conda < 24.11 has no header hooks
     CondaRequestHeader = None
 
 HAS_HEADER_HOOKS = CondaRequestHeader is not None
+
+
+# --- rules that need no conda (tested without one) ----------------------------
+
+SETTING = "anaconda_anon_usage"
+HOSTS_SETTING = "anaconda_anon_usage_hosts"
+HEARTBEAT_SETTING = "anaconda_heartbeat"
+
+HEARTBEAT_PATH = "noarch/activate-0.0.0-0.conda"
+HEARTBEAT_TIMEOUT = 0.75  # seconds, everything included
+HEARTBEAT_SCRIPT = "anaconda_anon_usage_heartbeat.sh"
+
+_TRUE_WORDS = ("true", "yes", "on", "1", "y")
+_FALSE_WORDS = ("false", "no", "off", "0", "n", "")
+
+
+def as_bool(value):
+    """A setting's value as a boolean, or ``None`` when it is not one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    return None
+
+
+def redact(token_string):
+    """The token string as ``conda info`` shows it: ``aau/V c/. s/. e/. …``."""
+    words = []
+    for word in token_string.split():
+        prefix = word.split("/", 1)[0]
+        if prefix != VERSION_PREFIX and (prefix in SINGLE_PREFIXES or prefix in MULTI_PREFIXES):
+            word = prefix + "/."
+        words.append(word)
+    return " ".join(words)
+
+
+def with_tokens(user_agent, token_string):
+    """``user_agent`` followed by ``token_string``, replacing any token
+    string already on it (so that it is never added twice)."""
+    cut = user_agent.find(" " + VERSION_PREFIX + "/")
+    if cut >= 0:
+        user_agent = user_agent[:cut]
+    return (user_agent + " " + token_string).strip()
+
+
+def normal_hosts(values):
+    """The host allowlist as lower-case patterns; empty means every host."""
+    if not values:
+        return ()
+    if isinstance(values, str):
+        values = values.replace(",", " ").split()
+    return tuple(str(v).strip().lower() for v in values if str(v).strip())
+
+
+def host_allowed(netloc, patterns):
+    """Whether requests to ``netloc`` (``host[:port]``) carry the tokens.
+
+    Every host does when ``patterns`` is empty. A pattern is a host name
+    (any port), ``host:port`` (that port only) or ``*.domain`` (the domain's
+    subdomains). Credentials in the URL are ignored; case does not matter.
+    """
+    if not patterns:
+        return True
+    netloc = netloc.rsplit("@", 1)[-1].lower()
+    if netloc.startswith("["):  # [IPv6]:port
+        host = netloc[: netloc.find("]") + 1]
+    else:
+        host = netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+    for pattern in patterns:
+        if pattern in (netloc, host):
+            return True
+        if pattern.startswith("*.") and host.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def heartbeat_url(setting, first_channel_noarch_url):
+    """Where the heartbeat goes: the URL the setting names, else the first
+    channel's heartbeat file. ``None`` when the heartbeat is off."""
+    flag = as_bool(setting)
+    if flag is False or setting is None:
+        return None
+    if flag is None:
+        text = str(setting).strip()
+        return text if "://" in text else None
+    if not first_channel_noarch_url:
+        return None
+    return first_channel_noarch_url.rstrip("/") + "/" + HEARTBEAT_PATH.split("/", 1)[1]
+
+
+def heartbeat_script():
+    """The POSIX-shell activation script that sends the heartbeat.
+
+    conda sources it in the user's shell after ``conda activate``; it starts
+    the heartbeat as a detached background process with every output
+    discarded, so activation is never delayed and nothing reaches the
+    terminal or the shell's ``eval``.
+    """
+    return (
+        "# Written by anaconda-anon-usage while the conda setting anaconda_heartbeat is on,\n"
+        "# and removed when it is off. At activation it starts one background HEAD\n"
+        "# request (at most 0.75 s) that carries the anonymous usage tokens.\n"
+        'if [ -n "${CONDA_PYTHON_EXE:-}" ] && [ -n "${CONDA_PREFIX:-}" ]; then\n'
+        '    ("$CONDA_PYTHON_EXE" -m anaconda_anon_usage.heartbeat --prefix "$CONDA_PREFIX"'
+        " </dev/null >/dev/null 2>&1 &)\n"
+        "fi\n"
+    )
+
+
+def heartbeat_script_path(prefix):
+    """Where the activation script lives in ``prefix``."""
+    return os.path.join(prefix, "etc", "conda", "activate.d", HEARTBEAT_SCRIPT)
 
 
 class _EveryCommand:
@@ -63,7 +182,7 @@ def _context():
 
 
 def _validate_heartbeat(value):
-    if _policy.as_bool(value) is None and "://" not in str(value):
+    if as_bool(value) is None and "://" not in str(value):
         return "must be true, false or a URL"
     return True
 
@@ -78,9 +197,9 @@ def register_settings():
         debug("this conda's Context has no parameter_names; settings not registered")
         return
     wanted = (
-        (_policy.SETTING, lambda: PrimitiveParameter(True)),
-        (_policy.HOSTS_SETTING, lambda: SequenceParameter(PrimitiveParameter("", element_type=str))),
-        (_policy.HEARTBEAT_SETTING,
+        (SETTING, lambda: PrimitiveParameter(True)),
+        (HOSTS_SETTING, lambda: SequenceParameter(PrimitiveParameter("", element_type=str))),
+        (HEARTBEAT_SETTING,
          lambda: PrimitiveParameter(False, element_type=(bool, str), validation=_validate_heartbeat)),
     )
     added = []
@@ -119,7 +238,7 @@ def tokens_enabled():
     except Exception as exc:  # noqa: BLE001 - conda rejected the value
         debug("anaconda_anon_usage is invalid (%s): tokens off", type(exc).__name__)
         return False
-    flag = _policy.as_bool(value)
+    flag = as_bool(value)
     return flag if flag is not None else False
 
 
@@ -142,10 +261,10 @@ def token_string():
 
 def user_agent_for(netloc, plain_user_agent):
     """The full user agent for a request to ``netloc``."""
-    patterns = _policy.normal_hosts(setting(_policy.HOSTS_SETTING, ()))
-    if not _policy.host_allowed(netloc, patterns):
-        return _policy.with_tokens(plain_user_agent, "")
-    return _policy.with_tokens(plain_user_agent, token_string())
+    patterns = normal_hosts(setting(HOSTS_SETTING, ()))
+    if not host_allowed(netloc, patterns):
+        return with_tokens(plain_user_agent, "")
+    return with_tokens(plain_user_agent, token_string())
 
 
 # --- patches (each behind a feature check) ----------------------------------
@@ -173,13 +292,13 @@ def patch_user_agent():
     def user_agent(self):
         plain = current.__get__(self, Context)
         try:
-            return _policy.with_tokens(plain, token_string())
+            return with_tokens(plain, token_string())
         except Exception as exc:  # noqa: BLE001
             debug("no tokens on the user agent: %s", type(exc).__name__)
             return plain
 
     Context.user_agent = property(user_agent)
-    if _policy.normal_hosts(setting(_policy.HOSTS_SETTING, ())):
+    if normal_hosts(setting(HOSTS_SETTING, ())):
         _patch_session_hosts()
 
 
@@ -225,7 +344,7 @@ def redacted_info(info):
     secrets = sorted({w.split("/", 1)[1] for w in string.split()[1:] if "/" in w}, key=len, reverse=True)
     info = _scrub(info, secrets)
     if isinstance(info.get("user_agent"), str):
-        info["user_agent"] = _policy.with_tokens(info["user_agent"], _policy.redact(string))
+        info["user_agent"] = with_tokens(info["user_agent"], redact(string))
     return info
 
 
@@ -243,7 +362,7 @@ def patch_info():
             return redacted_info(info)
         except Exception as exc:  # noqa: BLE001
             debug("conda info not redacted: %s", type(exc).__name__)
-            info["user_agent"] = _policy.with_tokens(info.get("user_agent", ""), "")
+            info["user_agent"] = with_tokens(info.get("user_agent", ""), "")
             return info
 
     get_info_dict._aau = True
@@ -257,10 +376,10 @@ def sync_heartbeat_script(prefix):
     """Keep ``prefix``'s activation script in step with ``anaconda_heartbeat``."""
     if not prefix or not os.path.isdir(os.path.join(prefix, "conda-meta")):
         return
-    wanted = _policy.as_bool(setting(_policy.HEARTBEAT_SETTING, False)) is not False and tokens_enabled()
-    path = _policy.heartbeat_script_path(prefix)
+    wanted = as_bool(setting(HEARTBEAT_SETTING, False)) is not False and tokens_enabled()
+    path = heartbeat_script_path(prefix)
     if wanted:
-        text = _policy.heartbeat_script()
+        text = heartbeat_script()
         try:
             with open(path) as handle:
                 if handle.read() == text:
@@ -304,15 +423,15 @@ def heartbeat_target(prefix):
             noarch = Channel(channels[0]).urls(with_credentials=True, subdirs=("noarch",))[0]
     except Exception as exc:  # noqa: BLE001
         debug("no channel for the heartbeat: %s", type(exc).__name__)
-    url = _policy.heartbeat_url(setting(_policy.HEARTBEAT_SETTING, False), noarch)
+    url = heartbeat_url(setting(HEARTBEAT_SETTING, False), noarch)
     if not url:
         return None
     from urllib.parse import urlsplit
 
     plain = _plain_user_agent()
-    patterns = _policy.normal_hosts(setting(_policy.HOSTS_SETTING, ()))
+    patterns = normal_hosts(setting(HOSTS_SETTING, ()))
     suffix = tokens.token_string(prefix, True)
-    agent = _policy.with_tokens(plain, suffix if _policy.host_allowed(urlsplit(url).netloc, patterns) else "")
+    agent = with_tokens(plain, suffix if host_allowed(urlsplit(url).netloc, patterns) else "")
     return url, agent
 
 
@@ -331,18 +450,20 @@ def send_heartbeat(prefix):
             if target is None:
                 return
             url, agent = target
-            from conda.gateways.connection.session import get_session
+            from conda.gateways.connection import session as sessions
 
-            session = get_session(url)
+            # get_session picks a channel's own session class (conda >= 23.9).
+            getter = getattr(sessions, "get_session", None)
+            session = getter(url) if getter else sessions.CondaSession()
             response = session.head(url, headers={"User-Agent": agent},
-                                    timeout=_policy.HEARTBEAT_TIMEOUT, allow_redirects=False)
+                                    timeout=HEARTBEAT_TIMEOUT, allow_redirects=False)
             result["status"] = response.status_code
         except Exception as exc:  # noqa: BLE001
             debug("heartbeat failed: %s", type(exc).__name__)
 
     worker = threading.Thread(target=attempt, daemon=True)
     worker.start()
-    worker.join(_policy.HEARTBEAT_TIMEOUT)
+    worker.join(HEARTBEAT_TIMEOUT)
     return result.get("status")
 
 
@@ -383,7 +504,7 @@ def _after_command(command):
             reset_context()
             for prefix in _known_prefixes():
                 sync_heartbeat_script(prefix)
-        else:
+        elif as_bool(setting(HEARTBEAT_SETTING, False)) is not False:
             sync_heartbeat_script(target_prefix())
     except Exception as exc:  # noqa: BLE001
         debug("plugin clean-up failed: %s", type(exc).__name__)
