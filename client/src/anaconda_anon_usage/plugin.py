@@ -530,3 +530,15 @@ def conda_session_headers(host):
         debug("no tokens for %s: %s", host, type(exc).__name__)
         return
     yield CondaRequestHeader(name="User-Agent", value=agent)
+
+
+_HOOKS = ["conda_pre_commands", "conda_post_commands", "conda_session_headers"]
+
+
+def __dir__():
+    """What pluggy inspects when conda registers this module: only the hooks.
+
+    Registration looks at every name ``dir()`` lists; listing only the hook
+    implementations makes it several times cheaper (measured with callgrind).
+    """
+    return list(_HOOKS)
