@@ -44,8 +44,19 @@ MULTI_PREFIXES = {"i": "installer", "o": "organization", "m": "machine"}
 PREFIX_ORDER = ("aau", "c", "s", "e", "a", "i", "o", "m")
 
 # Regular expressions for engines that validate in SQL (DuckDB, Spark).
-RANDOM_TOKEN_PATTERN = "^[A-Za-z0-9_-]{22}$"
-SYSTEM_TOKEN_PATTERN = "^[A-Za-z0-9_-]{1,36}$"
+TOKEN_CHARS = "[A-Za-z0-9_-]"
+VERSION_CHARS = "[A-Za-z0-9_.+!-]"
+RANDOM_TOKEN_PATTERN = "^%s{22}$" % TOKEN_CHARS
+SYSTEM_TOKEN_PATTERN = "^%s{1,36}$" % TOKEN_CHARS
+
+
+def word_pattern(prefix):
+    """A full-match regular expression for one ``prefix/value`` word."""
+    if prefix == VERSION_PREFIX:
+        return "%s/%s{1,%d}" % (prefix, VERSION_CHARS, VERSION_MAX_LENGTH)
+    if prefix in MULTI_PREFIXES:
+        return "%s/%s{1,%d}" % (prefix, TOKEN_CHARS, SYSTEM_TOKEN_MAX_LENGTH)
+    return "%s/%s{%d}" % (prefix, TOKEN_CHARS, RANDOM_TOKEN_LENGTH)
 
 _VERSION_CHARS = frozenset(ALPHABET + ".+!")
 

@@ -1,0 +1,97 @@
+"""The request model, as SQL over the raw fields every format provides.
+
+Raw fields: ``ip time_text request status_text bytes_text user_agent``.
+Derived:
+
+- time (UTC), method, status, bytes;
+- path -> channel, subdir, file name -> package name, version, build (split
+  from the right: names may contain ``-``, versions and builds may not),
+  extension, and the kind of request (package, repodata, heartbeat, other);
+- user agent -> client family and version, Python, OS, and the tokens, read
+  with the client's own grammar (``anaconda_anon_usage.grammar``): only the
+  words after the first ``aau/<version>`` word count, the first valid value of
+  ``c s e a`` wins, ``i o m`` keep every distinct valid value, and a malformed
+  value is no token.
+"""
+
+from anaconda_anon_usage import grammar
+
+SUBDIRS = (
+    "noarch", "linux-64", "linux-aarch64", "linux-ppc64le", "linux-s390x", "linux-armv6l",
+    "linux-armv7l", "linux-32", "osx-64", "osx-arm64", "win-64", "win-32", "win-arm64",
+    "emscripten-wasm32", "wasi-wasm32", "zos-z",
+)
+FAMILIES = ("conda", "mamba", "micromamba", "pixi", "rattler", "pip", "uv")
+HEARTBEAT_FILE = "activate-0.0.0-0.conda"
+
+_SUBDIR_RE = "|".join(s.replace("-", "\\-") for s in SUBDIRS)
+# /[t/<token>/]<channel...>/<subdir>/[shards/]<file>
+_PATH_RE = "^/(?:t/[^/]+/)?(.+)/(%s)/(?:shards/)?([^/]+)$" % _SUBDIR_RE
+_PACKAGE_RE = r"^(.+)-([^-]+)-([^-]+)\.(conda|tar\.bz2)$"
+_REPODATA_RE = (r"^(?:current_)?repodata(?:_from_packages|_shards)?\.(?:json|msgpack)"
+                r"(?:\.zst|\.bz2|\.jlap)?$|^[0-9a-f]{64}\.msgpack\.zst$")
+
+
+def _words_after_aau(ua):
+    return ("string_split(regexp_extract(%s, '(?:^| )(aau/%s{1,%d}(?: .*)?)$', 1), ' ')"
+            % (ua, grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH))
+
+
+def token_fields(ua="user_agent"):
+    """SQL select items for the token columns of a user agent column."""
+    words = _words_after_aau(ua)
+    version = "regexp_extract(%s, '(?:^| )aau/(%s{1,%d})(?: |$)', 1)" % (
+        ua, grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH)
+    items = ["nullif(%s, '') AS aau_version" % version]
+    for prefix in grammar.SINGLE_PREFIXES:
+        items.append(
+            "substr(list_filter(%s, lambda w: regexp_full_match(w, '%s'))[1], 3) AS %s"
+            % (words, grammar.word_pattern(prefix), prefix))
+    for prefix in grammar.MULTI_PREFIXES:
+        items.append(
+            "list_distinct(list_transform(list_filter(%s, lambda w: regexp_full_match(w, '%s')), lambda w: substr(w, 3)))"
+            " AS %s" % (words, grammar.word_pattern(prefix), prefix))
+    return items
+
+
+def request_fields():
+    """SQL select items turning the raw fields into the request model."""
+    path = "split_part(split_part(request, ' ', 2), '?', 1)"
+    parts = "regexp_extract(%s, '%s', ['channel', 'subdir', 'filename'])" % (path, _PATH_RE)
+    return [
+        "split_part(request, ' ', 1) AS method",
+        "%s AS path" % path,
+        "nullif(%s.channel, '') AS channel" % parts,
+        "nullif(%s.subdir, '') AS subdir" % parts,
+        "nullif(%s.filename, '') AS filename" % parts,
+    ]
+
+
+def package_fields():
+    """SQL select items over ``filename`` and ``method``: package parts and kind."""
+    pkg = "regexp_extract(filename, '%s', ['name', 'version', 'build', 'ext'])" % _PACKAGE_RE
+    return [
+        "nullif(%s.name, '') AS name" % pkg,
+        "nullif(%s.version, '') AS version" % pkg,
+        "nullif(%s.build, '') AS build" % pkg,
+        "CASE WHEN %s.ext = 'conda' THEN '.conda' WHEN %s.ext <> '' THEN '.tar.bz2' END AS ext" % (pkg, pkg),
+        "CASE WHEN method = 'HEAD' AND filename = '%s' THEN 'heartbeat'"
+        " WHEN regexp_full_match(coalesce(filename, ''), '%s') THEN 'repodata'"
+        " WHEN %s.name <> '' THEN 'package' ELSE 'other' END AS kind" % (HEARTBEAT_FILE, _REPODATA_RE, pkg),
+    ]
+
+
+def agent_fields(ua="user_agent"):
+    """SQL select items for the client family and version, Python and OS."""
+    first = "regexp_extract(coalesce(%s, ''), '^([A-Za-z][A-Za-z0-9_.-]*)/(\\S+)', ['product', 'version'])" % ua
+    families = ", ".join("'%s'" % f for f in FAMILIES)
+    return [
+        "CASE WHEN lower(%s.product) IN (%s) THEN lower(%s.product)"
+        " WHEN %s IS NULL OR %s = '' THEN NULL ELSE 'other' END AS client_family"
+        % (first, families, first, ua, ua),
+        "nullif(%s.version, '') AS client_version" % first,
+        "nullif(regexp_extract(%s, '(?:^| )(?:CPython|PyPy)/([0-9][^ ]*)', 1), '') AS python_version" % ua,
+        "nullif(regexp_extract(%s, '(?:^| )(Linux|Darwin|Windows|OSX|FreeBSD)/', 1), '') AS os_name" % ua,
+        "nullif(regexp_extract(%s, '(?:^| )(?:Linux|Darwin|Windows|OSX|FreeBSD)/([^ ]+)', 1), '') AS os_version"
+        % ua,
+    ]
