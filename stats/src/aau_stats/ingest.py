@@ -12,7 +12,6 @@ rejections and the manifest update are one transaction: a killed ingest
 leaves the store as it was, and running it again gives the same counts.
 """
 
-import gzip
 import hashlib
 import os
 import re
@@ -64,12 +63,47 @@ class FileReport:
         return sum(self.rejected.values())
 
 
+class _GzipStream:
+    """gzip members one after another, keeping every byte a truncated stream yields."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._inflate = zlib.decompressobj(wbits=31)
+
+    def read(self, size):
+        while True:
+            compressed = self._handle.read(size)
+            if not compressed:
+                if not self._inflate.eof and (self._inflate.unconsumed_tail or self._started):
+                    self._started = False
+                    raise EOFError("compressed stream ends before its end marker")
+                return b""
+            self._started = True
+            out = self._inflate.decompress(compressed)
+            while self._inflate.eof and self._inflate.unused_data:
+                rest = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=31)
+                out += self._inflate.decompress(rest)
+            if self._inflate.eof and not self._inflate.unused_data:
+                self._started = False
+            if out:
+                return out
+
+    _started = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
 def _open_decompressed(path):
     handle = open(path, "rb")  # noqa: SIM115 - returned to the caller
     magic = handle.read(4)
     handle.seek(0)
     if magic[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=handle)
+        return _GzipStream(handle)
     if magic == b"\x28\xb5\x2f\xfd":
         import zstandard
 
@@ -234,11 +268,19 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
                 head = getattr(exc, "partial", b"")
     except OSError as exc:
         raise InputError("%s: cannot read (%s)" % (name, exc.strerror or exc)) from exc
-    fingerprint = hashlib.sha256(head).hexdigest()
-    known = con.execute("SELECT source_id, bytes_done, lines_done, format FROM sources WHERE fingerprint = ?",
-                        [fingerprint]).fetchall()
+    known = []
+    for (length,) in con.execute("SELECT DISTINCT fingerprint_bytes FROM sources").fetchall():
+        # A fingerprint covers the first min(4 KiB, size then) bytes: compare like with like.
+        if length is not None and length <= len(head):
+            known += con.execute(
+                "SELECT source_id, bytes_done, lines_done, format FROM sources"
+                " WHERE fingerprint = ? AND fingerprint_bytes = ?",
+                [hashlib.sha256(head[:length]).hexdigest(), length]).fetchall()
+        if known:
+            break
     source_id, skip, already, stored_format = known[0] if known else (None, 0, 0, None)
-    _, total, lines, blank, note = _copy_new_part(path, skip, scratch)
+    fingerprint, total, lines, blank, note = _copy_new_part(path, skip, scratch)
+    fingerprint = (fingerprint, min(total, FINGERPRINT_BYTES))
     report.already, report.lines, report.blank, report.note = already, lines, blank, note
     if total < skip:
         report.note = "shorter than when it was ingested: not ingested again"
@@ -246,8 +288,13 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
     if lines == 0:
         report.format = stored_format or ""
         return report
+    sample = []
     with open(scratch, "rb") as handle:
-        sample = [line for line in handle.read(1 << 16).splitlines() if line.strip()][:50]
+        for line in handle:
+            if line.strip():
+                sample.append(line)
+            if len(sample) == 50:
+                break
     fmt_name = fmt_name or stored_format or detect(sample)
     if fmt_name is None:
         report.rejected = {"unknown format": lines - blank}
@@ -298,8 +345,8 @@ def _record(con, source_id, name, fingerprint, fmt_name, total, lines_done, repo
     if source_id is None:
         source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
     con.execute("DELETE FROM sources WHERE source_id = ?", [source_id])
-    con.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, now())",
-                [source_id, name, fingerprint, fmt_name, total, lines_done])
+    con.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+                [source_id, name, fingerprint[0], fingerprint[1], fmt_name, total, lines_done])
     by_reason = dict(samples)
     for reason, count in report.rejected.items():
         con.execute("INSERT INTO rejections VALUES (?, ?, ?, ?)",

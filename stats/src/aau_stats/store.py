@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS requests (
     source_id INTEGER, line BIGINT
 );
 CREATE TABLE IF NOT EXISTS sources (
-    source_id INTEGER PRIMARY KEY, path VARCHAR, fingerprint VARCHAR, format VARCHAR,
+    source_id INTEGER PRIMARY KEY, path VARCHAR, fingerprint VARCHAR, fingerprint_bytes INTEGER, format VARCHAR,
     bytes_done BIGINT, lines_done BIGINT, updated TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS rejections (

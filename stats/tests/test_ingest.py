@@ -1,0 +1,239 @@
+"""Ingestion as an operator sees it: every line accounted for, nothing twice, nothing raw."""
+
+import gzip
+import subprocess
+import sys
+
+import duckdb
+import pytest
+import zstandard
+from aau_stats.ingest import ingest
+from anaconda_anon_usage import grammar, tokens
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+C, S, E = "AbCdEfGhIjKlMnOpQrStU_", "s" * 22, "e-" * 11
+UA = ("conda/24.1.2 requests/2.31.0 CPython/3.11.7 Linux/6.1.0 debian/12 glibc/2.36 "
+      "aau/0.8.0 c/%s s/%s e/%s o/acme m/box-1" % (C, S, E))
+
+
+def combined(ip="10.1.2.3", when="10/Oct/2026:13:55:36 +0000", request="GET /conda-forge/noarch/repodata.json HTTP/1.1",
+             status="200", size="2326", agent=UA):
+    return '%s - - [%s] "%s" %s %s "-" "%s"\n' % (ip, when, request, status, size, agent)
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "store.duckdb"
+
+
+def rows(db, sql):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def write(path, text, opener=open):
+    with opener(path, "wb") as handle:
+        handle.write(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def test_combined_line_becomes_a_request_with_the_model_filled_in(tmp_path, db):
+    log = write(tmp_path / "access.log",
+                combined(request="GET /conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda HTTP/1.1"))
+    (report,) = ingest([str(log)], db, raw=True)
+    assert (report.lines, report.parsed, report.rejected_total) == (1, 1, 0)
+    (row,) = rows(db, "SELECT ts, ip, method, status, bytes, channel, subdir, filename, name, version, build,"
+                      " ext, kind, client_family, client_version, python_version, os_name, aau_version,"
+                      " c, s, e, o, m FROM requests")
+    assert str(row[0]) == "2026-10-10 13:55:36"
+    assert row[1:13] == ("10.1.2.3", "GET", 200, 2326, "conda-forge", "linux-64",
+                         "numpy-1.26.4-py311h64a7726_0.conda", "numpy", "1.26.4", "py311h64a7726_0",
+                         ".conda", "package")
+    assert row[13:18] == ("conda", "24.1.2", "3.11.7", "Linux", "0.8.0")
+    assert row[18:] == (C, S, E, ["acme"], ["box-1"])
+
+
+@pytest.mark.parametrize("path,kind,name,version,build", [
+    ("/conda-forge/noarch/repodata.json", "repodata", None, None, None),
+    ("/conda-forge/linux-64/repodata.json.zst", "repodata", None, None, None),
+    ("/pkgs/main/osx-arm64/current_repodata.json", "repodata", None, None, None),
+    ("/conda-forge/linux-64/repodata_shards.msgpack.zst", "repodata", None, None, None),
+    ("/conda-forge/linux-64/shards/" + "ab" * 32 + ".msgpack.zst", "repodata", None, None, None),
+    ("/t/tk-123/org/chan/noarch/my-pkg-name-2.0.1-pyhd8ed1ab_0.tar.bz2", "package", "my-pkg-name", "2.0.1",
+     "pyhd8ed1ab_0"),
+    ("/conda-forge/win-64/vc-14.3-h2b53caa_26.conda?x=1", "package", "vc", "14.3", "h2b53caa_26"),
+    ("/favicon.ico", "other", None, None, None),
+])
+def test_paths_are_split_into_channel_subdir_and_package(tmp_path, db, path, kind, name, version, build):
+    write(tmp_path / "a.log", combined(request="GET %s HTTP/1.1" % path))
+    ingest([str(tmp_path / "a.log")], db, raw=True)
+    assert rows(db, "SELECT kind, name, version, build FROM requests") == [(kind, name, version, build)]
+
+
+def test_activation_heartbeat_is_its_own_kind(tmp_path, db):
+    write(tmp_path / "a.log", combined(request="HEAD /org/noarch/activate-0.0.0-0.conda HTTP/1.1", status="404",
+                                       size="0"))
+    ingest([str(tmp_path / "a.log")], db, raw=True)
+    assert rows(db, "SELECT channel, kind FROM requests") == [("org", "heartbeat")]
+
+
+@pytest.mark.parametrize("agent,family,version", [
+    ("mamba/1.5.8 conda/23.3.1 requests/2.31.0 CPython/3.11.7 Linux/6.1", "mamba", "1.5.8"),
+    ("micromamba/2.0.5", "micromamba", "2.0.5"),
+    ("pixi/0.40.1", "pixi", "0.40.1"),
+    ("rattler/0.28.0", "rattler", "0.28.0"),
+    ('pip/24.0 {\\x22ci\\x22:null}', "pip", "24.0"),  # nginx escapes quotes as \x22
+    ('pip/24.1 {\\"ci\\":null}', "pip", "24.1"),  # Apache escapes them as \"
+    ("uv/0.5.1", "uv", "0.5.1"),
+    ("curl/8.5.0", "other", "8.5.0"),
+])
+def test_client_families(tmp_path, db, agent, family, version):
+    write(tmp_path / "a.log", combined(agent=agent))
+    ingest([str(tmp_path / "a.log")], db, raw=True)
+    assert rows(db, "SELECT client_family, client_version, c FROM requests") == [(family, version, None)]
+
+
+def test_common_and_vhost_formats_are_detected(tmp_path, db):
+    common = write(tmp_path / "common.log", '10.0.0.1 - - [10/Oct/2026:13:55:36 +0000] "GET /x HTTP/1.1" 200 5\n')
+    vhost = write(tmp_path / "vhost.log", "repo.example.org:443 " + combined())
+    reports = ingest([str(common), str(vhost)], db, raw=True)
+    assert [(r.format, r.parsed) for r in reports] == [("common", 1), ("vhost_combined", 1)]
+    assert sorted(rows(db, "SELECT coalesce(c, '') FROM requests")) == [("",), (C,)]
+
+
+def test_every_line_is_a_request_a_rejection_or_blank(tmp_path, db):
+    text = (combined() + "\n" + "not a log line at all\n" + combined(when="31/Foo/2026:99:99:99 +0000")
+            + combined(status="OK") + "   \n" + combined())
+    write(tmp_path / "mixed.log", text)
+    (report,) = ingest([str(tmp_path / "mixed.log")], db)
+    assert report.lines == 7
+    assert report.parsed == 2 and report.blank == 1
+    assert report.rejected == {"bad format": 3, "bad time": 1}
+    assert report.parsed + report.rejected_total + report.blank == report.lines
+    stored = dict((r[0], r[1]) for r in rows(db, "SELECT reason, lines FROM rejections"))
+    assert stored == report.rejected
+
+
+def test_reingesting_adds_nothing_and_growth_adds_only_the_new_lines(tmp_path, db):
+    log = tmp_path / "access.log"
+    write(log, combined() * 3)
+    assert ingest([str(log)], db)[0].parsed == 3
+    assert ingest([str(log)], db)[0].parsed == 0
+    with open(log, "a") as handle:
+        handle.write(combined(ip="10.9.9.9") * 2)
+    again = ingest([str(log)], db)[0]
+    assert (again.already, again.lines, again.parsed) == (3, 2, 2)
+    assert rows(db, "SELECT count(*) FROM requests") == [(5,)]
+
+
+def test_a_rotated_copy_is_recognised(tmp_path, db):
+    log = write(tmp_path / "access.log", combined() * 4)
+    ingest([str(log)], db)
+    rotated = tmp_path / "access.log.1.gz"
+    write(rotated, log.read_bytes(), gzip.open)
+    assert ingest([str(rotated)], db)[0].parsed == 0
+    assert rows(db, "SELECT count(*) FROM requests") == [(4,)]
+
+
+def test_gzip_and_zstd_inputs(tmp_path, db):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write(logs / "a.log.gz", combined(ip="10.0.0.1") * 2, gzip.open)
+    (logs / "b.log.zst").write_bytes(zstandard.ZstdCompressor().compress((combined(ip="10.0.0.2") * 3).encode()))
+    reports = ingest([str(logs)], db)
+    assert sorted((r.path.rsplit("/", 1)[1], r.parsed) for r in reports) == [("a.log.gz", 2), ("b.log.zst", 3)]
+
+
+def test_truncated_gzip_keeps_what_is_readable_and_says_so(tmp_path, db):
+    data = gzip.compress((combined() * 2000).encode())
+    (tmp_path / "cut.log.gz").write_bytes(data[: len(data) // 2])
+    (report,) = ingest([str(tmp_path / "cut.log.gz")], db)
+    assert "truncated" in report.note
+    assert 0 < report.parsed < 2000
+    assert report.parsed + report.rejected_total + report.blank == report.lines
+
+
+def test_bad_bytes_long_lines_and_empty_files_do_not_stop_ingestion(tmp_path, db):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write(logs / "binary.log", combined().encode() + b"\xff\xfe bad \x00 bytes\n" + combined().encode())
+    write(logs / "long.log", combined(agent="x" * 1_000_000) + combined())
+    write(logs / "empty.log", "")
+    reports = {r.path.rsplit("/", 1)[1]: r for r in ingest([str(logs)], db)}
+    assert reports["binary.log"].parsed == 2 and reports["binary.log"].rejected_total == 1
+    assert reports["long.log"].parsed == 2
+    assert reports["empty.log"].lines == 0
+    for report in reports.values():
+        assert report.parsed + report.rejected_total + report.blank == report.lines
+
+
+def test_tokens_and_addresses_are_pseudonyms_by_default(tmp_path, db):
+    write(tmp_path / "a.log", combined(ip="10.1.2.3") + combined(ip="10.1.2.77") + combined(ip="2001:db8:aa::1"))
+    ingest([str(tmp_path / "a.log")], db)
+    stored = rows(db, "SELECT ip, network, c, s, e, o FROM requests")
+    dump = repr(stored)
+    for secret in (C, S, E, "acme", "10.1.2", "2001:db8"):
+        assert secret not in dump
+    assert stored[0][1] == stored[1][1] != stored[2][1]  # one /24, another /48
+    assert stored[0][0] != stored[1][0] and stored[0][2] == stored[2][2]
+    assert all(len(v) == 32 for v in (stored[0][0], stored[0][1], stored[0][2]))
+    key = (tmp_path / "store.duckdb.key")
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_account_tokens_are_dropped_unless_asked_for(tmp_path, db):
+    account = tokens.random_token()
+    write(tmp_path / "a.log", combined(agent=UA + " a/" + account))
+    ingest([str(tmp_path / "a.log")], db, raw=True)
+    assert rows(db, "SELECT a FROM requests") == [(None,)]
+    write(tmp_path / "b.log", combined(agent=UA + " a/" + account, ip="10.0.0.9"))
+    ingest([str(tmp_path / "b.log")], db, raw=True, keep_account_tokens=True)
+    assert (account,) in rows(db, "SELECT a FROM requests")
+
+
+words = st.one_of(
+    st.sampled_from(["aau/0.8.0", "aau/", "c/" + C, "s/" + S, "e/" + E, "o/acme", "o/", "m/x.y",
+                     "c/short", "i/" + "z" * 37, "conda/24.1", "CPython/3.12.1", "e/" + C]),
+    st.text(alphabet=grammar.ALPHABET + "/.", min_size=1, max_size=25),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(words, max_size=12))
+def test_sql_reads_tokens_exactly_as_the_client_grammar_does(tmp_path_factory, agent_words):
+    agent = " ".join(agent_words)
+    tmp = tmp_path_factory.mktemp("g")
+    write(tmp / "a.log", combined(agent=agent))
+    ingest([str(tmp / "a.log")], tmp / "db.duckdb", raw=True)
+    (row,) = rows(tmp / "db.duckdb", "SELECT aau_version, c, s, e, i, o, m FROM requests")
+    parsed = grammar.parse_user_agent(agent)
+    if parsed is None:
+        assert row[:4] == (None, None, None, None)
+        return
+    assert row[0] == parsed.version
+    assert row[1:4] == (parsed.client, parsed.session, parsed.environment)
+    for stored, expected in zip(row[4:], (parsed.installer, parsed.organization, parsed.machine)):
+        assert sorted(stored) == sorted(expected)
+
+
+def test_cli_reports_the_accounting_and_names_missing_inputs(tmp_path, db):
+    write(tmp_path / "a.log", combined() + "junk\n")
+    done = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(db), "ingest", str(tmp_path / "a.log")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "lines 2 = parsed 1 + rejected 1 + blank 0" in done.stdout
+    missing = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(db), "ingest",
+                              str(tmp_path / "nope.log")], capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "nope.log" in missing.stderr
+
+
+def test_stdin(tmp_path, db):
+    done = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(db), "ingest", "-"],
+                          input=combined() * 2, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert rows(db, "SELECT count(*) FROM requests") == [(2,)]
