@@ -163,38 +163,47 @@ def _reader_sql(path, fmt):
     )
 
 
-def _insert_sql(fmt, scratch, source_id, key, raw, keep_account_tokens):
-    raw_fields = fmt.raw_fields()
+_NETWORK = (
+    "CASE WHEN contains(ip, ':') THEN array_to_string(list_transform("
+    "list_concat(list_filter(string_split(CASE WHEN contains(ip, '::') THEN split_part(ip, '::', 1)"
+    " ELSE ip END, ':'), lambda g: g <> ''), ['0', '0', '0'])[1:3], lambda g: lpad(lower(g), 4, '0')), ':')"
+    " || '::/48' ELSE regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.\\d+$', 1) || '.0/24' END"
+)
+_HIDDEN = ("ip", "network", "c", "s", "e", "a")
 
-    def hide(expr):
-        return expr if raw else pseudonym_sql(expr, key)
 
-    network = (
-        "CASE WHEN contains(ip, ':') THEN array_to_string(list_transform("
-        "list_concat(list_filter(string_split(CASE WHEN contains(ip, '::') THEN split_part(ip, '::', 1)"
-        " ELSE ip END, ':'), lambda g: g <> ''), ['0', '0', '0'])[1:3], lambda g: lpad(lower(g), 4, '0')), ':') || '::/48'"
-        " ELSE regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.\\d+$', 1) || '.0/24' END"
+def _insert_statements(source_id, key, raw, keep_account_tokens):
+    """SQL that turns table ``checked`` into rows of ``requests``.
+
+    Pseudonyms are computed once per distinct value (tokens and addresses
+    repeat a lot) and joined back, not once per row.
+    """
+    account = "a" if keep_account_tokens else "NULL::VARCHAR"
+    modeled = """
+    CREATE OR REPLACE TEMP TABLE modeled AS
+    SELECT * EXCLUDE (a), {account} AS a, {package} FROM (
+        SELECT ts, status, bytes, ip, {network} AS network, {request}, {agent}, {tokens}
+        FROM (SELECT *, {tail} AS aau_tail FROM checked WHERE reason IS NULL)
     )
-    account = "a" if keep_account_tokens else "NULL"
-    return """
-    INSERT INTO requests
-    SELECT ts, CAST(ts AS DATE), {ip}, {net}, method, status, bytes, path, channel, subdir, filename,
-           name, version, build, ext, kind, client_family, client_version, python_version, os_name, os_version,
-           aau_version, {c}, {s}, {e}, {a},
-           list_transform(i, lambda v: {iv}), list_transform(o, lambda v: {ov}), list_transform(m, lambda v: {mv}),
-           {source_id}, NULL
-    FROM (
-        SELECT *, {package} FROM (
-            SELECT ts, status, bytes, ip, {request}, {agent}, {tokens}
-            FROM checked WHERE reason IS NULL
-        )
-    )
-    """.format(
-        ip=hide("ip"), net=hide(network), c=hide("c"), s=hide("s"), e=hide("e"), a=hide(account),
-        iv=hide("v"), ov=hide("v"), mv=hide("v"), source_id=int(source_id),
-        package=", ".join(model.package_fields()), request=", ".join(model.request_fields()),
-        agent=", ".join(model.agent_fields()), tokens=", ".join(model.token_fields()),
-    ), raw_fields
+    """.format(account=account, network=_NETWORK, package=", ".join(model.package_fields()),
+               request=", ".join(model.request_fields()), agent=", ".join(model.agent_fields()),
+               tokens=", ".join(model.token_fields()), tail=model.aau_tail())
+    columns = ("ts, CAST(ts AS DATE), {ip}, {network}, method, status, bytes, path, channel, subdir, filename,"
+               " name, version, build, ext, kind, client_family, client_version, python_version, os_name,"
+               " os_version, aau_version, {c}, {s}, {e}, {a}, {i}, {o}, {m}, %d, NULL" % int(source_id))
+    if raw:
+        names = {n: n for n in (*_HIDDEN, "i", "o", "m")}
+        return [modeled, "INSERT INTO requests SELECT %s FROM modeled" % columns.format(**names)]
+    distinct = " UNION ".join("SELECT %s AS v FROM modeled" % n for n in _HIDDEN)
+    lookup = ("CREATE OR REPLACE TEMP TABLE pseudonyms AS SELECT v, %s AS p FROM (%s) WHERE v IS NOT NULL"
+              % (pseudonym_sql("v", key), distinct))
+    names = {n: "p_%s.p" % n for n in _HIDDEN}
+    for n in ("i", "o", "m"):  # short lists, rarely present: hashed in place
+        names[n] = "list_transform(%s, lambda v: %s)" % (n, pseudonym_sql("v", key))
+    joins = " ".join("LEFT JOIN pseudonyms p_{n} ON p_{n}.v = modeled.{n}".format(n=n) for n in _HIDDEN)
+    insert = "INSERT INTO requests SELECT %s FROM modeled %s" % (
+        columns.format(**names).replace("ts,", "modeled.ts,", 1), joins)
+    return [modeled, lookup, insert]
 
 
 def _checked_sql(fmt, scratch):
@@ -312,8 +321,8 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
         con.execute("DROP TABLE IF EXISTS reader_rejects")
         con.execute("DROP TABLE IF EXISTS reader_scans")
         con.execute(_checked_sql(fmt, scratch))
-        insert, _ = _insert_sql(fmt, scratch, source_id, key, raw, keep_account_tokens)
-        con.execute(insert)
+        for statement in _insert_statements(source_id, key, raw, keep_account_tokens):
+            con.execute(statement)
         report.parsed = con.execute("SELECT count(*) FROM checked WHERE reason IS NULL").fetchall()[0][0]
         samples = []
         for reason, count, examples in con.execute(

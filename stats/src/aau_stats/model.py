@@ -32,25 +32,28 @@ _REPODATA_RE = (r"^(?:current_)?repodata(?:_from_packages|_shards)?\.(?:json|msg
                 r"(?:\.zst|\.bz2|\.jlap)?$|^[0-9a-f]{64}\.msgpack\.zst$")
 
 
-def _words_after_aau(ua):
-    return ("string_split(regexp_extract(%s, '(?:^| )(aau/%s{1,%d}(?: .*)?)$', 1), ' ')"
-            % (ua, grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH))
-
-
-def token_fields(ua="user_agent"):
-    """SQL select items for the token columns of a user agent column."""
-    words = _words_after_aau(ua)
-    version = "regexp_extract(%s, '(?:^| )aau/(%s{1,%d})(?: |$)', 1)" % (
+def aau_tail(ua="user_agent"):
+    """SQL for the part of a user agent from its first valid ``aau/<version>`` word on."""
+    return "regexp_extract(%s, '(?:^| )(aau/%s{1,%d}(?: .*)?)$', 1)" % (
         ua, grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH)
-    items = ["nullif(%s, '') AS aau_version" % version]
+
+
+def token_fields(tail="aau_tail"):
+    """SQL select items for the token columns, over :func:`aau_tail`'s column.
+
+    ``regexp_extract`` finds the leftmost word that is valid, which is the
+    grammar's "first valid value wins". For the repeatable tokens the words
+    are separated by two spaces, so that each match can consume its trailing
+    space and the next word still starts after one.
+    """
+    items = ["nullif(regexp_extract(%s, '^aau/(%s{1,%d})', 1), '') AS aau_version"
+             % (tail, grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH)]
     for prefix in grammar.SINGLE_PREFIXES:
-        items.append(
-            "substr(list_filter(%s, lambda w: regexp_full_match(w, '%s'))[1], 3) AS %s"
-            % (words, grammar.word_pattern(prefix), prefix))
+        items.append("nullif(substr(regexp_extract(%s, ' (%s)(?: |$)', 1), 3), '') AS %s"
+                     % (tail, grammar.word_pattern(prefix), prefix))
     for prefix in grammar.MULTI_PREFIXES:
-        items.append(
-            "list_distinct(list_transform(list_filter(%s, lambda w: regexp_full_match(w, '%s')), lambda w: substr(w, 3)))"
-            " AS %s" % (words, grammar.word_pattern(prefix), prefix))
+        items.append("list_distinct(regexp_extract_all(replace(%s, ' ', '  '), ' %s/(%s{1,%d})(?: |$)', 1)) AS %s"
+                     % (tail, prefix, grammar.TOKEN_CHARS, grammar.SYSTEM_TOKEN_MAX_LENGTH, prefix))
     return items
 
 

@@ -69,5 +69,8 @@ def open_store(db_path):
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
+    # No progress bar of DuckDB's own on the user's terminal; a bounded memory (it spills to disk).
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET memory_limit = '768MB'")
     con.execute(SCHEMA)
     return con
