@@ -169,41 +169,57 @@ _NETWORK = (
     " ELSE ip END, ':'), lambda g: g <> ''), ['0', '0', '0'])[1:3], lambda g: lpad(lower(g), 4, '0')), ':')"
     " || '::/48' ELSE regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.\\d+$', 1) || '.0/24' END"
 )
-_HIDDEN = ("ip", "network", "c", "s", "e", "a")
-
-
 def _insert_statements(source_id, key, raw, keep_account_tokens):
     """SQL that turns table ``checked`` into rows of ``requests``.
 
-    Pseudonyms are computed once per distinct value (tokens and addresses
-    repeat a lot) and joined back, not once per row.
+    Request lines, user agents and addresses repeat a lot: each distinct one
+    is modelled (and its tokens or address turned into pseudonyms) once, and
+    the rows are joined to the results.
     """
+
+    def hide(expr):
+        return expr if raw else pseudonym_sql(expr, key)
+
+    requests = """
+    CREATE OR REPLACE TEMP TABLE request_model AS
+    SELECT *, {package} FROM (
+        SELECT request_key, {request} FROM (
+            SELECT request_key, nullif(request_key, '') AS request
+            FROM (SELECT DISTINCT coalesce(request, '') AS request_key FROM checked)))
+    """.format(package=", ".join(model.package_fields()), request=", ".join(model.request_fields()))
     account = "a" if keep_account_tokens else "NULL::VARCHAR"
-    modeled = """
-    CREATE OR REPLACE TEMP TABLE modeled AS
-    SELECT * EXCLUDE (a), {account} AS a, {package} FROM (
-        SELECT ts, status, bytes, ip, {network} AS network, {request}, {agent}, {tokens}
-        FROM (SELECT *, {tail} AS aau_tail FROM checked WHERE reason IS NULL)
-    )
-    """.format(account=account, network=_NETWORK, package=", ".join(model.package_fields()),
-               request=", ".join(model.request_fields()), agent=", ".join(model.agent_fields()),
-               tokens=", ".join(model.token_fields()), tail=model.aau_tail())
-    columns = ("ts, CAST(ts AS DATE), {ip}, {network}, method, status, bytes, path, channel, subdir, filename,"
-               " name, version, build, ext, kind, client_family, client_version, python_version, os_name,"
-               " os_version, aau_version, {c}, {s}, {e}, {a}, {i}, {o}, {m}, %d, NULL" % int(source_id))
-    if raw:
-        names = {n: n for n in (*_HIDDEN, "i", "o", "m")}
-        return [modeled, "INSERT INTO requests SELECT %s FROM modeled" % columns.format(**names)]
-    distinct = " UNION ".join("SELECT %s AS v FROM modeled" % n for n in _HIDDEN)
-    lookup = ("CREATE OR REPLACE TEMP TABLE pseudonyms AS SELECT v, %s AS p FROM (%s) WHERE v IS NOT NULL"
-              % (pseudonym_sql("v", key), distinct))
-    names = {n: "p_%s.p" % n for n in _HIDDEN}
-    for n in ("i", "o", "m"):  # short lists, rarely present: hashed in place
-        names[n] = "list_transform(%s, lambda v: %s)" % (n, pseudonym_sql("v", key))
-    joins = " ".join("LEFT JOIN pseudonyms p_{n} ON p_{n}.v = modeled.{n}".format(n=n) for n in _HIDDEN)
-    insert = "INSERT INTO requests SELECT %s FROM modeled %s" % (
-        columns.format(**names).replace("ts,", "modeled.ts,", 1), joins)
-    return [modeled, lookup, insert]
+    agents = """
+    CREATE OR REPLACE TEMP TABLE agent_model AS
+    SELECT agent_key, client_family, client_version, python_version, os_name, os_version, aau_version,
+           {c} AS c, {s} AS s, {e} AS e, {a} AS a,
+           list_transform(i, lambda v: {v}) AS i, list_transform(o, lambda v: {v}) AS o,
+           list_transform(m, lambda v: {v}) AS m
+    FROM (
+        SELECT agent_key, {agent}, {tokens} FROM (
+            SELECT agent_key, nullif(agent_key, '') AS user_agent, {tail} AS aau_tail
+            FROM (SELECT DISTINCT coalesce(user_agent, '') AS agent_key FROM checked)))
+    """.format(agent=", ".join(model.agent_fields()), tokens=", ".join(model.token_fields()),
+               tail=model.aau_tail("nullif(agent_key, '')"), c=hide("c"), s=hide("s"), e=hide("e"),
+               a=hide(account), v=hide("v"))
+    addresses = """
+    CREATE OR REPLACE TEMP TABLE address_model AS
+    SELECT address_key, {ip} AS ip, {network} AS network
+    FROM (SELECT ip AS address_key, {raw_network} AS raw_network FROM (SELECT DISTINCT ip FROM checked))
+    """.format(ip=hide("address_key"), network=hide("raw_network"),
+               raw_network=_NETWORK)
+    insert = """
+    INSERT INTO requests
+    SELECT k.ts, CAST(k.ts AS DATE), d.ip, d.network, r.method, k.status, k.bytes, r.path, r.channel,
+           r.subdir, r.filename, r.name, r.version, r.build, r.ext, r.kind, g.client_family, g.client_version,
+           g.python_version, g.os_name, g.os_version, g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m,
+           {source_id}, NULL
+    FROM checked k
+    JOIN request_model r ON r.request_key = coalesce(k.request, '')
+    JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
+    JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
+    WHERE k.reason IS NULL
+    """.format(source_id=int(source_id))
+    return [requests, agents, addresses, insert]
 
 
 def _checked_sql(fmt, scratch):
