@@ -31,9 +31,9 @@ def build_parser():
 
 def _print_report(report, out):
     reasons = ", ".join("%s %d" % item for item in sorted(report.rejected.items())) or "none"
-    out.write("%s [%s]: lines %d = parsed %d + rejected %d + blank %d (rejected: %s)%s%s\n" % (
+    out.write("%s [%s]: lines %d = parsed %d + rejected %d + blank %d%s (rejected: %s)%s%s\n" % (
         report.path, report.format or "-", report.lines, report.parsed, report.rejected_total,
-        report.blank, reasons,
+        report.blank, " + headers %d" % report.headers if report.headers else "", reasons,
         "; %d lines ingested before" % report.already if report.already else "",
         "; " + report.note if report.note else ""))
 
@@ -49,9 +49,10 @@ def main(argv=None):
         sys.stderr.write("aau-stats: %s\n" % exc)
         return 1
     total = sum(r.lines for r in reports)
-    sys.stdout.write("total: lines %d = parsed %d + rejected %d + blank %d\n" % (
+    headers = sum(r.headers for r in reports)
+    sys.stdout.write("total: lines %d = parsed %d + rejected %d + blank %d%s\n" % (
         total, sum(r.parsed for r in reports), sum(r.rejected_total for r in reports),
-        sum(r.blank for r in reports)))
+        sum(r.blank for r in reports), " + headers %d" % headers if headers else ""))
     return 0
 
 

@@ -1,0 +1,52 @@
+"""Cloudflare Logpush ``http_requests`` as JSON lines.
+
+One JSON object per line with the fields the job was set up to send; the
+ones used here are ``ClientIP``, ``ClientRequestMethod``,
+``ClientRequestURI`` (path and query), ``ClientRequestProtocol``,
+``ClientRequestUserAgent``, ``EdgeStartTimestamp``, ``EdgeResponseStatus``
+and ``EdgeResponseBytes``. ``EdgeStartTimestamp`` is RFC 3339 text or a
+Unix time in seconds, milliseconds, microseconds or nanoseconds (Logpush's
+``timestamp_format`` option); the magnitude says which. A missing method is
+recorded as ``-``, never guessed; missing bytes count as 0.
+"""
+
+import re
+
+from .base import Layout, LogFormat
+
+_KEYS = ("ClientIP", "ClientRequestMethod", "ClientRequestURI", "ClientRequestProtocol",
+         "ClientRequestUserAgent", "EdgeStartTimestamp", "EdgeResponseStatus", "EdgeResponseBytes")
+
+
+def _value(key):
+    return "json_values[%d]" % (_KEYS.index(key) + 1)
+
+
+def _timestamp(text):
+    number = "CAST(%s AS HUGEINT)" % text
+    micros = ("CASE WHEN %(n)s >= 100000000000000000 THEN %(n)s // 1000 WHEN %(n)s >= 100000000000000 THEN %(n)s"
+              " WHEN %(n)s >= 100000000000 THEN %(n)s * 1000 ELSE %(n)s * 1000000 END" % {"n": number})
+    return ("CASE WHEN regexp_full_match(%(t)s, '[0-9]{1,20}') THEN make_timestamp(CAST(%(m)s AS BIGINT))"
+            " WHEN regexp_full_match(%(t)s, '[0-9]{1,12}\\.[0-9]{1,9}')"
+            " THEN make_timestamp(CAST(CAST(%(t)s AS DOUBLE) * 1000000 AS BIGINT))"
+            " ELSE CAST(try_cast(%(t)s AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END"
+            % {"t": text, "m": micros})
+
+
+class CloudflareJSON(LogFormat):
+    name = "cloudflare"
+    line_pattern = re.compile(rb'^\s*\{.*"(?:ClientRequestURI|ClientIP|EdgeStartTimestamp)"\s*:')
+
+    def layout(self, head_lines):
+        paths = ", ".join("'$.%s'" % key for key in _KEYS)
+        return Layout(self.name, {
+            "reason": "CASE WHEN NOT json_valid(line) OR json_type(line) <> 'OBJECT' THEN 'bad json'"
+                      " WHEN %s IS NULL THEN 'bad format' END" % _value("ClientRequestURI"),
+            "ip": _value("ClientIP"),
+            "request": "concat(coalesce(nullif(%s, ''), '-'), ' ', %s, ' ', coalesce(nullif(%s, ''), 'HTTP/1.1'))"
+                       % (_value("ClientRequestMethod"), _value("ClientRequestURI"), _value("ClientRequestProtocol")),
+            "user_agent": "nullif(%s, '')" % _value("ClientRequestUserAgent"),
+            "ts": _timestamp(_value("EdgeStartTimestamp")),
+            "status": _value("EdgeResponseStatus"),
+            "bytes": "coalesce(%s, '0')" % _value("EdgeResponseBytes"),
+        }, (("CASE WHEN json_valid(line) THEN json_extract_string(line, [%s]) END AS json_values" % paths,),))
