@@ -205,9 +205,9 @@ _NETWORK = (
     " || '::/48' ELSE regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.\\d+$', 1) || '.0/24' END"
 )
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_VALID_ADDRESS = (
-    "(regexp_full_match(ip, '(%s\\.){3}%s')" % (_OCTET, _OCTET) + " OR regexp_full_match(ip, '[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(%[0-9A-Za-z]+)?'))"
-)
+_HEXTET = "[0-9A-Fa-f]{0,4}"
+_VALID_ADDRESS = "(regexp_full_match(ip, '(%s\\.){3}%s') OR regexp_full_match(ip, '%s(:%s){2,7}(%%[0-9A-Za-z]+)?'))" % (
+    _OCTET, _OCTET, _HEXTET, _HEXTET)
 # Rejected lines are kept as samples; tokens in them are masked, and addresses too unless the store is raw.
 _MASK_TOKENS = "regexp_replace(%s, '(^| )([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g')"
 _MASK_ADDRESSES = "regexp_replace(%s, '[0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}', '*', 'g')"
