@@ -7,6 +7,8 @@ Derived:
 - path -> channel, subdir, file name -> package name, version, build (split
   from the right: names may contain ``-``, versions and builds may not),
   extension, and the kind of request (package, repodata, heartbeat, other);
+  the heartbeat is any request for ``activate-0.0.0-0.conda``, a file no
+  channel serves (the client sends a HEAD);
 - user agent -> client family and version, Python, OS, and the tokens, read
   with the client's own grammar (``anaconda_anon_usage.grammar``): only the
   words after the first ``aau/<version>`` word count, the first valid value of
@@ -78,7 +80,7 @@ def package_fields():
         "nullif(%s.version, '') AS version" % pkg,
         "nullif(%s.build, '') AS build" % pkg,
         "CASE WHEN %s.ext = 'conda' THEN '.conda' WHEN %s.ext <> '' THEN '.tar.bz2' END AS ext" % (pkg, pkg),
-        "CASE WHEN method = 'HEAD' AND filename = '%s' THEN 'heartbeat'"
+        "CASE WHEN filename = '%s' THEN 'heartbeat'"
         " WHEN regexp_full_match(coalesce(filename, ''), '%s') THEN 'repodata'"
         " WHEN %s.name <> '' THEN 'package' ELSE 'other' END AS kind" % (HEARTBEAT_FILE, _REPODATA_RE, pkg),
     ]
