@@ -237,3 +237,75 @@ def test_stdin(tmp_path, db):
                           input=combined() * 2, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert rows(db, "SELECT count(*) FROM requests") == [(2,)]
+
+
+def test_key_rotation_keeps_one_pseudonym_per_value_and_re_keys_the_store(tmp_path, db):
+    from aau_stats.store import rotate_key
+
+    write(tmp_path / "a.log", combined())
+    ingest([str(tmp_path / "a.log")], db)
+    before = rows(db, "SELECT ip, network, c, s, e, o, m FROM requests")
+    key_file = tmp_path / "store.duckdb.key"
+    old_key = key_file.read_text()
+    assert rotate_key(db) == 1
+    after = rows(db, "SELECT ip, network, c, s, e, o, m FROM requests")
+    assert all(x != y for x, y in zip(before[0], after[0]))  # what was exported before no longer matches
+    assert key_file.read_text().startswith(old_key) and len(key_file.read_text().split()) == 2
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    write(tmp_path / "b.log", combined(when="11/Oct/2026:08:00:00 +0000"))
+    ingest([str(tmp_path / "b.log")], db)
+    assert rows(db, "SELECT count(DISTINCT c), count(DISTINCT ip), count(*) FROM requests") == [(1, 1, 2)]
+
+
+def test_interrupted_rotation_is_finished_or_undone_on_next_use(tmp_path, db):
+    from aau_stats.store import chain_fingerprint, load_keys, open_store
+
+    write(tmp_path / "a.log", combined())
+    ingest([str(tmp_path / "a.log")], db)
+    keys = load_keys(db)
+    pending = tmp_path / "store.duckdb.key.new"
+    pending.write_text("\n".join([*keys, "ab" * 32]) + "\n")  # written, but the store never committed it
+    con = open_store(db)
+    assert load_keys(db, con) == keys and not pending.exists()
+    chain = [*keys, "cd" * 32]
+    pending.write_text("\n".join(chain) + "\n")  # committed, but stopped before the rename
+    con.execute("INSERT INTO key_chain VALUES (2, ?, now())", [chain_fingerprint(chain)])
+    assert load_keys(db, con) == chain and not pending.exists()
+    con.close()
+
+
+def test_parquet_export_has_one_directory_per_day_and_the_store_schema(tmp_path, db):
+    write(tmp_path / "a.log", combined() + combined(when="11/Oct/2026:23:59:59 +0000")
+          + combined(when="12/Oct/2026:00:00:00 +0000"))
+    ingest([str(tmp_path / "a.log")], db)
+    out = tmp_path / "parquet"
+    result = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(db), "export", "--parquet", str(out)],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout == "exported 3 requests in 3 days to %s\n" % out
+    assert sorted(p.name for p in out.iterdir()) == ["day=2026-10-10", "day=2026-10-11", "day=2026-10-12"]
+    con = duckdb.connect()
+    exported = con.execute("SELECT * EXCLUDE (day), CAST(day AS DATE) FROM read_parquet('%s/*/*.parquet')"
+                           " ORDER BY ts" % out).fetchall()
+    assert exported == rows(db, "SELECT * EXCLUDE (day), day FROM requests ORDER BY ts")
+    assert con.execute("SELECT count(*) FROM read_parquet('%s/day=2026-10-11/*.parquet')" % out).fetchall() == [(1,)]
+
+
+def test_progress_bar_only_on_a_terminal_unless_asked(tmp_path, db):
+    write(tmp_path / "a.log", combined() * 50)
+    command = [sys.executable, "-m", "aau_stats.cli", "--db", str(db), "ingest", str(tmp_path / "a.log")]
+    piped = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert piped.stderr == ""
+    assert "lines 50 = parsed 50" in piped.stdout
+    command[4] = str(tmp_path / "other.duckdb")
+    shown = subprocess.run([*command, "--progress", "always"], capture_output=True, text=True, check=True)
+    assert "reading " in shown.stderr and "a.log" in shown.stderr
+    assert "lines 50 = parsed 50" in shown.stdout
+
+
+def test_export_and_rotate_without_a_store_fail_clearly(tmp_path):
+    for command in (["export", "--parquet", str(tmp_path / "out")], ["rotate-key"]):
+        result = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(tmp_path / "none.duckdb"),
+                                 *command], capture_output=True, text=True)
+        assert result.returncode == 1
+        assert result.stderr == "aau-stats: %s: no store there (run aau-stats ingest first)\n" % (
+            tmp_path / "none.duckdb")

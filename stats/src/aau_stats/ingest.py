@@ -25,7 +25,7 @@ from pathlib import Path
 from . import model
 from .formats import FORMATS, Layout, detect
 from .formats.base import MAX_LINE_BYTES
-from .store import load_key, open_store, pseudonym_sql
+from .store import load_keys, open_store, pseudonym_sql
 
 FINGERPRINT_BYTES = 4096
 DETECT_BYTES = 65536
@@ -150,7 +150,7 @@ class _Normalised:
         self._out.close()
 
 
-def _scan_new_part(path, skip, scratch):
+def _scan_new_part(path, skip, scratch, on_bytes=None):
     """Count the decompressed lines after ``skip``, copying them to ``scratch`` if given.
 
     Returns ``(fingerprint, total_bytes, new_lines, saw_cr, note)``. A damaged
@@ -165,7 +165,10 @@ def _scan_new_part(path, skip, scratch):
     out = _Normalised(open(scratch, "wb")) if scratch else None  # noqa: SIM115 - closed below
     try:
         with _open_decompressed(path) as source:
+            raw_handle = getattr(source, "_handle", source)  # the file under a gzip stream; zstd hides it
             while True:
+                if on_bytes is not None and hasattr(raw_handle, "tell"):
+                    on_bytes(raw_handle.tell())
                 try:
                     chunk = source.read(_CHUNK)
                 except (EOFError, zlib.error, OSError) as exc:
@@ -260,13 +263,13 @@ def _insert_statements(source_id, key, raw, keep_account_tokens):
     SELECT k.ts, CAST(k.ts AS DATE), d.ip, d.network, r.method, k.status, k.bytes, r.path, r.channel,
            r.subdir, r.filename, r.name, r.version, r.build, r.ext, r.kind, g.client_family, g.client_version,
            g.python_version, g.os_name, g.os_version, g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m,
-           {source_id}, NULL
+           {source_id}, {raw}
     FROM checked k
     JOIN request_model r ON r.request_key = coalesce(k.request, '')
     JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
     JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
     WHERE k.reason IS NULL
-    """.format(source_id=int(source_id))
+    """.format(source_id=int(source_id), raw="true" if raw else "false")
     return [addresses, bad_addresses, requests, agents, insert]
 
 
@@ -316,12 +319,16 @@ def _expand(inputs):
             yield from matches
 
 
-def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_file=None):
-    """Ingest ``inputs`` into the store at ``db_path``; return a report per file."""
+def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_file=None, progress=None):
+    """Ingest ``inputs`` into the store at ``db_path``; return a report per file.
+
+    ``on_file(report)`` is called after each file; ``progress(name, stage, done, total)``
+    while one is read (``stage`` is ``reading`` or ``parsing``; ``total`` may be None).
+    """
     if fmt is not None and fmt not in FORMATS:
         raise InputError("--format %s: unknown; known formats: %s" % (fmt, ", ".join(FORMATS)))
     con = open_store(db_path)
-    key = load_key(db_path)
+    key = load_keys(db_path, con)
     reports = []
     with tempfile.TemporaryDirectory(prefix="aau-stats-") as work:
         for number, name in enumerate(_expand(inputs)):
@@ -331,7 +338,7 @@ def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_f
                 with open(path, "wb") as out:
                     shutil.copyfileobj(sys.stdin.buffer, out)
             report = _ingest_one(con, key, name, path, os.path.join(work, "new-part"), fmt, raw,
-                                 keep_account_tokens)
+                                 keep_account_tokens, progress)
             reports.append(report)
             if on_file:
                 on_file(report)
@@ -380,14 +387,16 @@ _UNKNOWN = Layout("", {"ip": "NULL", "request": "NULL", "user_agent": "NULL", "t
                       "bytes": "NULL", "reason": "'unknown format'"})
 
 
-def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_tokens):
+def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_tokens, progress=None):
     head = _read_head(path, name)
+    size = os.stat(path).st_size if os.path.isfile(path) else None
+    on_bytes = (lambda done: progress(name, "reading", done, size)) if progress else None
     source_id, skip, already, stored_format = _known_source(con, head)
     # A plain file read from its start is parsed where it lies; anything else through a scratch copy.
     direct = skip == 0 and not _is_compressed(path)
     while True:
         report = FileReport(path=name, already=already)
-        fingerprint, total, lines, saw_cr, note = _scan_new_part(path, skip, None if direct else scratch)
+        fingerprint, total, lines, saw_cr, note = _scan_new_part(path, skip, None if direct else scratch, on_bytes)
         if direct and saw_cr:
             direct = False  # line ends to normalise: through a copy
             continue
@@ -409,6 +418,8 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
         else:
             report.format = found
             layout = FORMATS[found].layout(_head_lines(head))
+        if progress:
+            progress(name, "parsing", lines, None)
         con.execute("BEGIN TRANSACTION")
         try:
             if source_id is None:

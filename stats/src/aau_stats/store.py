@@ -6,9 +6,11 @@ Privacy by default: tokens and IP addresses are stored as keyed pseudonyms
 The pseudonym of ``x`` is ``sha256(k1 || sha256(k2 || x))`` over the hex
 key halves: the HMAC construction, written with the ``sha256`` both DuckDB
 and Spark have, so that either engine computes the same pseudonyms. The key
-is 32 random bytes in ``<db>.key`` (mode 0600), made on first use.
+is 32 random bytes in ``<db>.key`` (mode 0600), made on first use. Rotating
+appends a key to that file and re-keys the store (:func:`rotate_key`).
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -24,8 +26,9 @@ CREATE TABLE IF NOT EXISTS requests (
     os_name VARCHAR, os_version VARCHAR,
     aau_version VARCHAR, c VARCHAR, s VARCHAR, e VARCHAR, a VARCHAR,
     i VARCHAR[], o VARCHAR[], m VARCHAR[],
-    source_id INTEGER, line BIGINT
+    source_id INTEGER, raw BOOLEAN
 );
+CREATE TABLE IF NOT EXISTS key_chain (epoch INTEGER, fingerprint VARCHAR, created TIMESTAMP);
 CREATE TABLE IF NOT EXISTS sources (
     source_id INTEGER PRIMARY KEY, path VARCHAR, fingerprint VARCHAR, fingerprint_bytes INTEGER, format VARCHAR,
     bytes_done BIGINT, lines_done BIGINT, updated TIMESTAMP
@@ -41,28 +44,101 @@ def default_db_path():
     return Path(base) / "aau-stats" / "aau-stats.duckdb"
 
 
-def load_key(db_path):
-    """The pseudonym key beside the database, made (mode 0600) on first use."""
-    path = Path(str(db_path) + ".key")
+PSEUDONYM_COLUMNS = ("ip", "network", "c", "s", "e", "a")
+PSEUDONYM_LISTS = ("i", "o", "m")
+
+
+def key_path(db_path):
+    return Path(str(db_path) + ".key")
+
+
+def _read_keys(path):
+    keys = path.read_text().split()
+    if not keys or any(len(k) != 64 or any(ch not in "0123456789abcdef" for ch in k) for k in keys):
+        raise ValueError("%s: not a list of 64-character hex keys" % path)
+    return keys
+
+
+def _write_new(path, keys):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(keys) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def chain_fingerprint(keys):
+    """Names a key chain without revealing it (recorded in the store to pair store and key file)."""
+    return hashlib.sha256(("aau-stats key chain\n" + "\n".join(keys)).encode()).hexdigest()[:16]
+
+
+def load_keys(db_path, con=None):
+    """The pseudonym key chain beside the database, made (mode 0600) on first use.
+
+    Oldest key first: rotation appends a key. With ``con``, a rotation that
+    stopped between the store's commit and the key file's rename is finished.
+    """
+    path = key_path(db_path)
+    pending = Path(str(path) + ".new")
+    if con is not None and pending.exists():
+        recorded = con.execute("SELECT fingerprint FROM key_chain ORDER BY epoch DESC LIMIT 1").fetchall()
+        if recorded and recorded[0][0] == chain_fingerprint(_read_keys(pending)):
+            os.replace(pending, path)
+        else:
+            pending.unlink()
     try:
-        text = path.read_text().strip()
-        if len(text) == 64:
-            return text
-        raise ValueError("%s: not a 64-character hex key" % path)
+        return _read_keys(path)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = os.urandom(32).hex()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+    keys = [os.urandom(32).hex()]
+    _write_new(path, keys)
+    return keys
 
 
-def pseudonym_sql(expr, key):
-    """SQL for the keyed pseudonym of ``expr`` (NULL stays NULL)."""
+def pseudonym_sql(expr, keys):
+    """SQL for the keyed pseudonym of ``expr`` under the chain ``keys`` (NULL stays NULL)."""
+    for key in keys:
+        expr = _one_pseudonym(expr, key)
+    return expr
+
+
+def _one_pseudonym(expr, key):
     inner, outer = key[:32], key[32:]
     return "left(sha256('%s' || sha256('%s' || %s)), 32)" % (outer, inner, expr)
+
+
+def rotate_key(db_path):
+    """Append a new key to the chain and re-key every stored pseudonym with it.
+
+    A pseudonym is then ``H(k_n, ... H(k_1, value))``: the same value keeps one
+    pseudonym across the rotation, and what was exported before no longer
+    matches the store. Returns the number of rows re-keyed.
+    """
+    con = open_store(db_path)
+    try:
+        keys = load_keys(db_path, con)
+        new = os.urandom(32).hex()
+        chain = [*keys, new]
+        path = key_path(db_path)
+        pending = Path(str(path) + ".new")
+        _write_new(pending, chain)
+        sets = ["%s = %s" % (c, _one_pseudonym(c, new)) for c in PSEUDONYM_COLUMNS]
+        sets += ["%s = list_transform(%s, lambda v: %s)" % (c, c, _one_pseudonym("v", new)) for c in PSEUDONYM_LISTS]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            rows = con.execute("SELECT count(*) FROM requests WHERE NOT raw").fetchall()[0][0]
+            con.execute("UPDATE requests SET %s WHERE NOT raw" % ", ".join(sets))
+            con.execute("INSERT INTO key_chain VALUES (?, ?, now())", [len(chain), chain_fingerprint(chain)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            pending.unlink()
+            raise
+        os.replace(pending, path)
+        return rows
+    finally:
+        con.close()
 
 
 def open_store(db_path):
