@@ -309,3 +309,19 @@ def test_export_and_rotate_without_a_store_fail_clearly(tmp_path):
         assert result.returncode == 1
         assert result.stderr == "aau-stats: %s: no store there (run aau-stats ingest first)\n" % (
             tmp_path / "none.duckdb")
+
+
+def test_anaconda_org_channel_tokens_in_paths_are_never_stored(tmp_path, db):
+    line = combined(request="GET /t/tk-5ecret-99/acme/noarch/tool-1.0-py_0.conda HTTP/1.1")
+    write(tmp_path / "a.log", line + line.replace("[", "[bad time "))
+    (report,) = ingest([str(tmp_path / "a.log")], db, raw=True)
+    assert report.rejected == {"bad time": 1}
+    assert rows(db, "SELECT path, channel, name FROM requests") == [
+        ("/t/*/acme/noarch/tool-1.0-py_0.conda", "acme", "tool")]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            assert "5ecret" not in repr(con.execute("SELECT * FROM %s" % table).fetchall())
+        assert "/t/*/acme" in repr(con.execute("SELECT samples FROM rejections").fetchall())
+    finally:
+        con.close()

@@ -212,65 +212,80 @@ _HEXTET = "[0-9A-Fa-f]{0,4}"
 _VALID_ADDRESS = "(regexp_full_match(ip, '(%s\\.){3}%s') OR regexp_full_match(ip, '%s(:%s){2,7}(%%[0-9A-Za-z]+)?'))" % (
     _OCTET, _OCTET, _HEXTET, _HEXTET)
 # Rejected lines are kept as samples; tokens in them are masked, and addresses too unless the store is raw.
-_MASK_TOKENS = "regexp_replace(%s, '(^| )([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g')"
+_MASK_TOKENS = ("regexp_replace(regexp_replace(%s, '(^| )([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g'),"
+                " '/t/[^/ ]+/', '/t/*/', 'g')")
 _MASK_ADDRESSES = "regexp_replace(%s, '[0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}', '*', 'g')"
 
 
-def _insert_statements(source_id, key, raw, keep_account_tokens):
-    """SQL that turns table ``checked`` into rows of ``requests``.
+def _insert_statements(source_id, keys, raw, keep_account_tokens):
+    """SQL that turns table ``checked`` into request rows and the dimension rows they need.
 
-    Request lines, user agents and addresses repeat a lot: each distinct one
-    is modelled (and its tokens or address turned into pseudonyms) once, and
-    the rows are joined to the results.
+    Addresses, request lines and user agents repeat a lot: each distinct one
+    is modelled (and its tokens or address turned into pseudonyms) once,
+    added to its table if new, and the rows refer to it by id.
     """
 
     def hide(expr):
-        return expr if raw else pseudonym_sql(expr, key)
+        return expr if raw else pseudonym_sql(expr, keys)
 
-    requests = """
-    CREATE OR REPLACE TEMP TABLE request_model AS
-    SELECT *, {package} FROM (
-        SELECT request_key, {request} FROM (
-            SELECT request_key, nullif(request_key, '') AS request
-            FROM (SELECT DISTINCT coalesce(request, '') AS request_key FROM checked)))
-    """.format(package=", ".join(model.package_fields()), request=", ".join(model.request_fields()))
+    def ident(expr, kind):
+        # Keyed, and apart per kind and storage mode, so that ids say nothing and never collide across them.
+        return "md5_number('%s' || '%s%s' || %s)" % (keys[0], kind, "raw" if raw else "", expr)
+
     account = "a" if keep_account_tokens else "NULL::VARCHAR"
+    addresses = """
+    CREATE OR REPLACE TEMP TABLE address_model AS
+    SELECT address_key, {id} AS address_id, {ip} AS ip, {network} AS network, valid
+    FROM (SELECT ip AS address_key, {raw_network} AS raw_network, ip IS NULL OR {valid} AS valid
+          FROM (SELECT DISTINCT ip FROM checked WHERE reason IS NULL))
+    """.format(id=ident("coalesce(address_key, '')", "address"), ip=hide("address_key"),
+               network=hide("raw_network"), raw_network=_NETWORK, valid=_VALID_ADDRESS)
+    bad_addresses = """
+    UPDATE checked SET reason = 'bad address', sample = left(concat_ws(' ', ip, request, status, bytes), 500)
+    WHERE reason IS NULL AND ip IN (SELECT address_key FROM address_model WHERE NOT valid)
+    """
+    lines = """
+    CREATE OR REPLACE TEMP TABLE request_model AS
+    SELECT request_key, {id} AS line_id, * EXCLUDE (request_key) FROM (
+        SELECT *, {package} FROM (
+            SELECT request_key, {request} FROM (
+                SELECT request_key, nullif(request_key, '') AS request
+                FROM (SELECT DISTINCT coalesce(request, '') AS request_key FROM checked WHERE reason IS NULL))))
+    """.format(id=ident("request_key", "line"), package=", ".join(model.package_fields()),
+               request=", ".join(model.request_fields()))
     agents = """
     CREATE OR REPLACE TEMP TABLE agent_model AS
-    SELECT agent_key, client_family, client_version, python_version, os_name, os_version, aau_version,
-           {c} AS c, {s} AS s, {e} AS e, {a} AS a,
+    SELECT agent_key, {id} AS agent_id, client_family, client_version, python_version, os_name, os_version,
+           aau_version, {c} AS c, {s} AS s, {e} AS e, {a} AS a,
            list_transform(i, lambda v: {v}) AS i, list_transform(o, lambda v: {v}) AS o,
            list_transform(m, lambda v: {v}) AS m
     FROM (
         SELECT agent_key, {agent}, {tokens} FROM (
             SELECT agent_key, nullif(agent_key, '') AS user_agent, {tail} AS aau_tail
-            FROM (SELECT DISTINCT coalesce(user_agent, '') AS agent_key FROM checked)))
-    """.format(agent=", ".join(model.agent_fields()), tokens=", ".join(model.token_fields()),
+            FROM (SELECT DISTINCT coalesce(user_agent, '') AS agent_key FROM checked WHERE reason IS NULL)))
+    """.format(id=ident("agent_key", "agent" + ("+a" if keep_account_tokens else "")),
+               agent=", ".join(model.agent_fields()), tokens=", ".join(model.token_fields()),
                tail=model.aau_tail("nullif(agent_key, '')"), c=hide("c"), s=hide("s"), e=hide("e"),
                a=hide(account), v=hide("v"))
-    addresses = """
-    CREATE OR REPLACE TEMP TABLE address_model AS
-    SELECT address_key, {ip} AS ip, {network} AS network, valid
-    FROM (SELECT ip AS address_key, {raw_network} AS raw_network, ip IS NULL OR {valid} AS valid
-          FROM (SELECT DISTINCT ip FROM checked WHERE reason IS NULL))
-    """.format(ip=hide("address_key"), network=hide("raw_network"), raw_network=_NETWORK, valid=_VALID_ADDRESS)
-    bad_addresses = """
-    UPDATE checked SET reason = 'bad address', sample = left(concat_ws(' ', ip, request, status, bytes), 500)
-    WHERE reason IS NULL AND ip IN (SELECT address_key FROM address_model WHERE NOT valid)
-    """
+    flag = "true" if raw else "false"
+    new_dimensions = [
+        "INSERT INTO addresses SELECT address_id, ip, network, %s FROM address_model WHERE valid"
+        " AND address_id NOT IN (SELECT address_id FROM addresses)" % flag,
+        "INSERT INTO request_lines SELECT * EXCLUDE (request_key) FROM request_model"
+        " WHERE line_id NOT IN (SELECT line_id FROM request_lines)",
+        "INSERT INTO agents SELECT * EXCLUDE (agent_key), %s FROM agent_model"
+        " WHERE agent_id NOT IN (SELECT agent_id FROM agents)" % flag,
+    ]
     insert = """
-    INSERT INTO requests
-    SELECT k.ts, CAST(k.ts AS DATE), d.ip, d.network, r.method, k.status, k.bytes, r.path, r.channel,
-           r.subdir, r.filename, r.name, r.version, r.build, r.ext, r.kind, g.client_family, g.client_version,
-           g.python_version, g.os_name, g.os_version, g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m,
-           {source_id}, {raw}
+    INSERT INTO request_rows
+    SELECT k.ts, CAST(k.ts AS DATE), k.status, k.bytes, d.address_id, r.line_id, g.agent_id, {source_id}
     FROM checked k
     JOIN request_model r ON r.request_key = coalesce(k.request, '')
     JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
     JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
     WHERE k.reason IS NULL
-    """.format(source_id=int(source_id), raw="true" if raw else "false")
-    return [addresses, bad_addresses, requests, agents, insert]
+    """.format(source_id=int(source_id))
+    return [addresses, bad_addresses, lines, agents, *new_dimensions, insert]
 
 
 def _checked_sql(layout, source, raw):

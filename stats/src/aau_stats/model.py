@@ -65,7 +65,8 @@ def request_fields():
     parts = "regexp_extract(%s, '%s', ['channel', 'subdir', 'filename'])" % (path, _PATH_RE)
     return [
         "split_part(request, ' ', 1) AS method",
-        "%s AS path" % path,
+        # anaconda.org's /t/<token>/ is a credential: never stored.
+        "regexp_replace(%s, '^/t/[^/]+/', '/t/*/') AS path" % path,
         "nullif(%s.channel, '') AS channel" % parts,
         "nullif(%s.subdir, '') AS subdir" % parts,
         "nullif(%s.filename, '') AS filename" % parts,

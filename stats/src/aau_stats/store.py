@@ -1,6 +1,13 @@
 """The store: one DuckDB file with the requests, a manifest of what was
 ingested, and the rejections; plus the key that makes pseudonyms.
 
+The requests are kept as a star: narrow rows (time, status, bytes and three
+ids) and one row per distinct address, request line and user agent, each
+modelled once. View ``requests`` joins them into the documented wide schema,
+the one every question reads and the Parquet export writes. An id is the
+``md5_number`` of the key and the raw value, so the same value gets the
+same id in every ingest, and an id reveals nothing.
+
 Privacy by default: tokens and IP addresses are stored as keyed pseudonyms
 (32 hex characters), as is the IP's network (/24 for IPv4, /48 for IPv6).
 The pseudonym of ``x`` is ``sha256(k1 || sha256(k2 || x))`` over the hex
@@ -17,17 +24,30 @@ from pathlib import Path
 import duckdb
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    ts TIMESTAMP, day DATE, ip VARCHAR, network VARCHAR,
-    method VARCHAR, status INTEGER, bytes BIGINT, path VARCHAR,
-    channel VARCHAR, subdir VARCHAR, filename VARCHAR,
-    name VARCHAR, version VARCHAR, build VARCHAR, ext VARCHAR, kind VARCHAR,
-    client_family VARCHAR, client_version VARCHAR, python_version VARCHAR,
+CREATE TABLE IF NOT EXISTS request_rows (
+    ts TIMESTAMP, day DATE, status INTEGER, bytes BIGINT,
+    address_id UHUGEINT, line_id UHUGEINT, agent_id UHUGEINT, source_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS addresses (address_id UHUGEINT, ip VARCHAR, network VARCHAR, raw BOOLEAN);
+CREATE TABLE IF NOT EXISTS request_lines (
+    line_id UHUGEINT, method VARCHAR, path VARCHAR, channel VARCHAR, subdir VARCHAR, filename VARCHAR,
+    name VARCHAR, version VARCHAR, build VARCHAR, ext VARCHAR, kind VARCHAR
+);
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id UHUGEINT, client_family VARCHAR, client_version VARCHAR, python_version VARCHAR,
     os_name VARCHAR, os_version VARCHAR,
     aau_version VARCHAR, c VARCHAR, s VARCHAR, e VARCHAR, a VARCHAR,
-    i VARCHAR[], o VARCHAR[], m VARCHAR[],
-    source_id INTEGER, raw BOOLEAN
+    i VARCHAR[], o VARCHAR[], m VARCHAR[], raw BOOLEAN
 );
+CREATE OR REPLACE VIEW requests AS
+SELECT r.ts, r.day, d.ip, d.network, l.method, r.status, r.bytes, l.path,
+       l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext, l.kind,
+       g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
+       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, r.source_id, g.raw
+FROM request_rows r
+JOIN request_lines l ON l.line_id = r.line_id
+JOIN agents g ON g.agent_id = r.agent_id
+JOIN addresses d ON d.address_id = r.address_id;
 CREATE TABLE IF NOT EXISTS key_chain (epoch INTEGER, fingerprint VARCHAR, created TIMESTAMP);
 CREATE TABLE IF NOT EXISTS sources (
     source_id INTEGER PRIMARY KEY, path VARCHAR, fingerprint VARCHAR, fingerprint_bytes INTEGER, format VARCHAR,
@@ -42,10 +62,6 @@ CREATE TABLE IF NOT EXISTS rejections (
 def default_db_path():
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "aau-stats" / "aau-stats.duckdb"
-
-
-PSEUDONYM_COLUMNS = ("ip", "network", "c", "s", "e", "a")
-PSEUDONYM_LISTS = ("i", "o", "m")
 
 
 def key_path(db_path):
@@ -123,12 +139,15 @@ def rotate_key(db_path):
         path = key_path(db_path)
         pending = Path(str(path) + ".new")
         _write_new(pending, chain)
-        sets = ["%s = %s" % (c, _one_pseudonym(c, new)) for c in PSEUDONYM_COLUMNS]
-        sets += ["%s = list_transform(%s, lambda v: %s)" % (c, c, _one_pseudonym("v", new)) for c in PSEUDONYM_LISTS]
+        agent_sets = ["%s = %s" % (c, _one_pseudonym(c, new)) for c in ("c", "s", "e", "a")]
+        agent_sets += ["%s = list_transform(%s, lambda v: %s)" % (c, c, _one_pseudonym("v", new))
+                       for c in ("i", "o", "m")]
+        address_sets = ["%s = %s" % (c, _one_pseudonym(c, new)) for c in ("ip", "network")]
         con.execute("BEGIN TRANSACTION")
         try:
             rows = con.execute("SELECT count(*) FROM requests WHERE NOT raw").fetchall()[0][0]
-            con.execute("UPDATE requests SET %s WHERE NOT raw" % ", ".join(sets))
+            con.execute("UPDATE agents SET %s WHERE NOT raw" % ", ".join(agent_sets))
+            con.execute("UPDATE addresses SET %s WHERE NOT raw" % ", ".join(address_sets))
             con.execute("INSERT INTO key_chain VALUES (?, ?, now())", [len(chain), chain_fingerprint(chain)])
             con.execute("COMMIT")
         except BaseException:
