@@ -97,8 +97,9 @@ def _problem(state):
 
 def _store_new(path, token, mode, state, make_parent):
     """Write a new token where ``read`` found ``state``; return the token on disk."""
-    # A dangling symlink reads as missing but is an entry to replace.
-    replace = state != MISSING or os.path.lexists(path)
+    # A dangling symlink reads as missing but is an entry to replace. A file that
+    # appeared since it was read missing was made by a racing process: keep it.
+    replace = state != MISSING or (os.path.islink(path) and not os.path.exists(path))
     word = write_token(path, token, mode, replace=replace, make_parent=make_parent)
     return word if is_random_token(word) else ""
 
