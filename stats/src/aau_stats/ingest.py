@@ -102,23 +102,44 @@ class _GzipStream:
         self._handle.close()
 
 
-def _open_decompressed(path):
+def _compression(path):
+    """``gzip``, ``zstd`` or ``None``: by the first bytes, confirmed by decoding the start.
+
+    A file that starts like a compressed one but neither yields a byte nor
+    ends a stream in its first 64 KiB is read as it is (nothing is lost to a
+    wrong guess).
+    """
+    with open(path, "rb") as handle:
+        start = handle.read(1 << 16)
+    if start[:2] == b"\x1f\x8b":
+        kind = "gzip"
+    elif start[:4] == b"\x28\xb5\x2f\xfd":
+        kind = "zstd"
+    else:
+        return None
+    try:
+        if kind == "gzip":
+            decoder = zlib.decompressobj(wbits=31)
+            ok = bool(decoder.decompress(start, 1)) or decoder.eof
+        else:
+            import zstandard
+
+            decoder = zstandard.ZstdDecompressor().decompressobj()
+            ok = bool(decoder.decompress(start)) or decoder.eof
+    except Exception:  # noqa: BLE001 - zlib and zstandard raise their own errors
+        return None
+    return kind if ok else None
+
+
+def _open_decompressed(path, kind=None):
     handle = open(path, "rb")  # noqa: SIM115 - returned to the caller
-    magic = handle.read(4)
-    handle.seek(0)
-    if magic[:2] == b"\x1f\x8b":
+    if kind == "gzip":
         return _GzipStream(handle)
-    if magic == b"\x28\xb5\x2f\xfd":
+    if kind == "zstd":
         import zstandard
 
         return zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
     return handle
-
-
-def _is_compressed(path):
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    return magic[:2] == b"\x1f\x8b" or magic == b"\x28\xb5\x2f\xfd"
 
 
 REPLACEMENT = "\ufffd".encode()
@@ -150,7 +171,7 @@ class _Normalised:
         self._out.close()
 
 
-def _scan_new_part(path, skip, scratch, on_bytes=None):
+def _scan_new_part(path, kind, skip, scratch, on_bytes=None):
     """Count the decompressed lines after ``skip``, copying them to ``scratch`` if given.
 
     Returns ``(fingerprint, total_bytes, new_lines, saw_cr, note)``. A damaged
@@ -164,7 +185,7 @@ def _scan_new_part(path, skip, scratch, on_bytes=None):
     last = b"\n"
     out = _Normalised(open(scratch, "wb")) if scratch else None  # noqa: SIM115 - closed below
     try:
-        with _open_decompressed(path) as source:
+        with _open_decompressed(path, kind) as source:
             raw_handle = getattr(source, "_handle", source)  # the file under a gzip stream; zstd hides it
             while True:
                 if on_bytes is not None and hasattr(raw_handle, "tell"):
@@ -361,9 +382,9 @@ def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_f
     return reports
 
 
-def _read_head(path, name, limit=DETECT_BYTES):
+def _read_head(path, kind, name, limit=DETECT_BYTES):
     try:
-        with _open_decompressed(path) as probe:
+        with _open_decompressed(path, kind) as probe:
             head = b""
             try:
                 while len(head) < limit:
@@ -403,15 +424,19 @@ _UNKNOWN = Layout("", {"ip": "NULL", "request": "NULL", "user_agent": "NULL", "t
 
 
 def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_tokens, progress=None):
-    head = _read_head(path, name)
+    try:
+        kind = _compression(path)
+    except OSError as exc:
+        raise InputError("%s: cannot read (%s)" % (name, exc.strerror or exc)) from exc
+    head = _read_head(path, kind, name)
     size = os.stat(path).st_size if os.path.isfile(path) else None
     on_bytes = (lambda done: progress(name, "reading", done, size)) if progress else None
     source_id, skip, already, stored_format = _known_source(con, head)
     # A plain file read from its start is parsed where it lies; anything else through a scratch copy.
-    direct = skip == 0 and not _is_compressed(path)
+    direct = skip == 0 and kind is None
     while True:
         report = FileReport(path=name, already=already)
-        fingerprint, total, lines, saw_cr, note = _scan_new_part(path, skip, None if direct else scratch, on_bytes)
+        fingerprint, total, lines, saw_cr, note = _scan_new_part(path, kind, skip, None if direct else scratch, on_bytes)
         if direct and saw_cr:
             direct = False  # line ends to normalise: through a copy
             continue
@@ -425,7 +450,7 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
             return report
         found = fmt_name or stored_format or detect(_head_lines(head))
         if found is None and len(head) >= DETECT_BYTES:  # long first lines: look further
-            head = _read_head(path, name, MAX_LINE_BYTES * 2)
+            head = _read_head(path, kind, name, MAX_LINE_BYTES * 2)
             found = detect(_head_lines(head))
         if found is None:
             layout = _UNKNOWN
