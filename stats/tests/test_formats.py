@@ -194,4 +194,4 @@ def test_arbitrary_bytes_are_all_accounted_for(tmp_path_factory, fmt, pieces, ne
 @pytest.mark.parametrize("magic", [b"\x1f\x8b", b"\x28\xb5\x2f\xfd"])
 def test_plain_file_that_starts_like_a_compressed_one_is_read_as_it_is(tmp_path, magic):
     report = one_file(tmp_path, "odd.log", magic + b" junk\n" + VALID["combined"].encode() + b"\n")
-    assert (report.format, report.lines, report.parsed, report.rejected) == ("combined", 2, 1, {"bad format": 1})
+    assert (report.format, report.lines, report.parsed, report.rejected) == ("combined", 2, 1, {"bad encoding": 1})
