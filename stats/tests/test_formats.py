@@ -2,24 +2,17 @@
 
 import json
 
-import duckdb
 import pytest
 from aau_stats.formats import detect
 from aau_stats.ingest import ingest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from store_helpers import rows
+
 C, S, E = "AbCdEfGhIjKlMnOpQrStU_", "s" * 22, "e-" * 11
 UA = "conda/24.11.3 requests/2.32.3 CPython/3.12.7 Darwin/24.1.0 OSX/15.1 aau/0.8.0 c/%s s/%s e/%s" % (C, S, E)
 PKG = "/pkgs/main/osx-arm64/zlib-1.3.1-h5f15de7_0.conda"
-
-
-def rows(db, sql):
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def one_file(tmp_path, name, text, **options):

@@ -12,6 +12,8 @@ from anaconda_anon_usage import grammar, tokens
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from store_helpers import rows
+
 C, S, E = "AbCdEfGhIjKlMnOpQrStU_", "s" * 22, "e-" * 11
 UA = ("conda/24.1.2 requests/2.31.0 CPython/3.11.7 Linux/6.1.0 debian/12 glibc/2.36 "
       "aau/0.8.0 c/%s s/%s e/%s o/acme m/box-1" % (C, S, E))
@@ -25,14 +27,6 @@ def combined(ip="10.1.2.3", when="10/Oct/2026:13:55:36 +0000", request="GET /con
 @pytest.fixture
 def db(tmp_path):
     return tmp_path / "store.duckdb"
-
-
-def rows(db, sql):
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def write(path, text, opener=open):
