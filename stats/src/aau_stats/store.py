@@ -119,6 +119,23 @@ def pseudonym_sql(expr, keys):
     return expr
 
 
+def pseudonym(value, keys):
+    """The keyed pseudonym of ``value`` in Python, equal to :func:`pseudonym_sql`'s."""
+    for key in keys:
+        inner, outer = key[:32], key[32:]
+        digest = hashlib.sha256((inner + value).encode()).hexdigest()
+        value = hashlib.sha256((outer + digest).encode()).hexdigest()[:32]
+    return value
+
+
+def read_keys(db_path):
+    """The key chain beside an existing store, or None when there is none (never made here)."""
+    try:
+        return _read_keys(key_path(db_path))
+    except FileNotFoundError:
+        return None
+
+
 def _one_pseudonym(expr, key):
     inner, outer = key[:32], key[32:]
     return "left(sha256('%s' || sha256('%s' || %s)), 32)" % (outer, inner, expr)

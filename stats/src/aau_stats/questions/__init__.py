@@ -1,0 +1,50 @@
+"""The questions the tokens exist for, one module each, and :func:`ask` to run one on a store.
+
+    >>> from aau_stats.questions import Filters, ask
+    >>> answer = ask("clients-per-ip", "aau-stats.duckdb", Filters.build(month="2026-10"))
+    >>> answer.table("distribution").records()
+
+Every answer comes with the privacy threshold applied (``min_clients``,
+default 10): values backed by fewer distinct clients are suppressed.
+"""
+
+from ._answer import DEFAULT_MIN_CLIENTS, Answer, Headline, Table
+from ._scope import DuckDBEngine, Filters, QuestionError, Scope
+from .activity import activity
+from .advisories import Advisory, read_advisories
+from .clients_per_ip import clients_per_ip
+from .environments import environments
+from .exposure import exposure
+from .installs import installs
+from .lifecycles import lifecycles
+from .popularity import popularity
+from .seats import seats
+
+QUESTIONS = {
+    "clients-per-ip": clients_per_ip,
+    "lifecycles": lifecycles,
+    "environments": environments,
+    "installs": installs,
+    "exposure": exposure,
+    "popularity": popularity,
+    "seats": seats,
+    "activity": activity,
+}
+
+
+def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, **options):
+    """The answer to one question (a key of :data:`QUESTIONS`) on the store at ``db``."""
+    if min_clients < 1:
+        raise QuestionError("--min-clients %d: must be 1 or more" % min_clients)
+    with DuckDBEngine(db) as engine:
+        scope = Scope(engine, filters)
+        answer = QUESTIONS[question](scope, **options)
+    answer.filters = scope.filters.describe()
+    return answer.suppress(min_clients)
+
+
+__all__ = [
+    "DEFAULT_MIN_CLIENTS", "QUESTIONS", "Advisory", "Answer", "DuckDBEngine", "Filters", "Headline",
+    "QuestionError", "Scope", "Table", "activity", "ask", "clients_per_ip", "environments", "exposure",
+    "installs", "lifecycles", "popularity", "read_advisories", "seats",
+]

@@ -1,0 +1,247 @@
+"""The engine a question runs on, and the filters every question shares.
+
+Questions are SQL over view ``requests`` (the documented wide schema), in
+one portable dialect: plain aggregates, ``CASE``, window functions and
+joins, no engine-specific shortcuts. The filters become a ``WHERE`` clause
+over the same view. Values the user gives that are stored as pseudonyms (an
+organization token, IP addresses and networks) are turned into pseudonyms
+here, with the store's key, and matched in both forms, so that stores
+ingested with and without ``--raw`` answer alike.
+"""
+
+import datetime
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from anaconda_anon_usage import grammar
+
+from ..store import key_path, pseudonym, read_keys
+
+# Enumerating pseudonyms is how an IP range is matched without raw addresses: this many at most per file.
+MAX_IP_VALUES = 1 << 17
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_ORG = re.compile(r"^%s{1,%d}$" % (grammar.TOKEN_CHARS, grammar.SYSTEM_TOKEN_MAX_LENGTH))
+
+
+class QuestionError(Exception):
+    """A question that cannot be answered as asked; the message names the input."""
+
+
+def parse_month(text, what="--month"):
+    match = _MONTH.match(text or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise QuestionError("%s %r: not a month (YYYY-MM)" % (what, text))
+    return datetime.date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def month_end(first):
+    """The last day of the month that starts on ``first``."""
+    following = datetime.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return following - datetime.timedelta(days=1)
+
+
+def parse_day(text, what):
+    try:
+        return datetime.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise QuestionError("%s %r: not a date (YYYY-MM-DD)" % (what, text)) from None
+
+
+@dataclass
+class Filters:
+    """What part of the requests a question looks at. Days are inclusive, in UTC."""
+
+    since: datetime.date = None
+    until: datetime.date = None
+    channel: str = None
+    package: str = None
+    org: str = None
+    ips: str = None  # a file of IP addresses and CIDR ranges, one per line
+
+    @classmethod
+    def build(cls, since=None, until=None, month=None, channel=None, package=None, org=None, ips=None):
+        """Filters from the command line's text, checked; ``month`` is a shorthand for since and until."""
+        since = parse_day(since, "--since") if isinstance(since, str) else since
+        until = parse_day(until, "--until") if isinstance(until, str) else until
+        if month is not None:
+            if since is not None or until is not None:
+                raise QuestionError("--month %s: give either --month or --since/--until" % month)
+            since = parse_month(month)
+            until = month_end(since)
+        if since and until and since > until:
+            raise QuestionError("--since %s is after --until %s" % (since, until))
+        if org is not None and not _ORG.match(org):
+            raise QuestionError("--org: not an organization token (1-%d characters of A-Z a-z 0-9 _ -)"
+                                % grammar.SYSTEM_TOKEN_MAX_LENGTH)
+        return cls(since, until, channel, package, org, str(ips) if ips is not None else None)
+
+    def describe(self):
+        """The filters as published: the organization token is not repeated, the IP file is named."""
+        out = {}
+        for name in ("since", "until", "channel", "package"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = str(value)
+        if self.org is not None:
+            out["org"] = "given"
+        if self.ips is not None:
+            out["ips"] = Path(self.ips).name
+        return out
+
+
+def _quote(value):
+    return "'%s'" % str(value).replace("'", "''")
+
+
+class DuckDBEngine:
+    """The store's DuckDB database, opened read-only."""
+
+    name = "duckdb"
+
+    def __init__(self, db_path):
+        self.db_path = Path(db_path)
+        if not self.db_path.exists():
+            raise QuestionError("%s: no store there (run aau-stats ingest first)" % self.db_path)
+        try:
+            self.con = duckdb.connect(str(self.db_path), read_only=True)
+        except duckdb.Error as exc:
+            raise QuestionError("%s: not an aau-stats store (%s)" % (self.db_path, str(exc).splitlines()[0])) from None
+        tables = {row[0] for row in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "requests" not in tables:
+            self.con.close()
+            raise QuestionError("%s: not an aau-stats store (no requests)" % self.db_path)
+        if not self.con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]:
+            self.con.close()
+            raise QuestionError("%s: the store has no requests yet (run aau-stats ingest first)" % self.db_path)
+        self.keys = read_keys(self.db_path)
+        self._lookups = 0
+
+    def rows(self, sql):
+        """``(columns, rows)`` of a query."""
+        cursor = self.con.execute(sql)
+        return [d[0] for d in cursor.description], [list(row) for row in cursor.fetchall()]
+
+    def scalar(self, sql):
+        return self.con.execute(sql).fetchall()[0][0]
+
+    def lookup(self, columns, rows):
+        """A temporary table of the given rows (for matching); returns its name."""
+        self._lookups += 1
+        name = "lookup_%d" % self._lookups
+        self.con.execute("CREATE TEMP TABLE %s (%s)" % (name, ", ".join("%s %s" % c for c in columns)))
+        if rows:
+            self.con.executemany("INSERT INTO %s VALUES (%s)" % (name, ", ".join("?" * len(columns))), rows)
+        return name
+
+    def close(self):
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Scope:
+    """Filters made into SQL for one engine."""
+
+    def __init__(self, engine, filters=None):
+        self.engine = engine
+        self.filters = filters or Filters()
+        self._where = self._conditions()
+
+    def _pseudonyms(self, value):
+        out = [value]
+        if self.engine.keys is not None:
+            out.append(pseudonym(value, self.engine.keys))
+        return out
+
+    def _conditions(self):
+        f = self.filters
+        where = []
+        if f.channel is not None:
+            where.append("channel = %s" % _quote(f.channel))
+        if f.package is not None:
+            where.append("name = %s" % _quote(f.package))
+        if f.org is not None:
+            self._need_keys("--org")
+            where.append("(%s)" % " OR ".join("list_contains(o, %s)" % _quote(v) for v in self._pseudonyms(f.org)))
+        if f.ips is not None:
+            self._need_keys("--ips")
+            addresses, networks = read_ip_file(f.ips)
+            ip_table = self.engine.lookup([("value", "VARCHAR")],
+                                          [(v,) for a in addresses for v in self._pseudonyms(a)])
+            net_table = self.engine.lookup([("value", "VARCHAR")],
+                                           [(v,) for n in networks for v in self._pseudonyms(n)])
+            where.append("(ip IN (SELECT value FROM %s) OR network IN (SELECT value FROM %s))" % (ip_table, net_table))
+        return where
+
+    def _need_keys(self, option):
+        if self.engine.keys is None:
+            raise QuestionError("%s: %s is missing, so %s cannot be matched against the store's pseudonyms"
+                                % (option, key_path(self.engine.db_path), option))
+
+    def time_conditions(self):
+        where = []
+        if self.filters.since is not None:
+            where.append("day >= DATE %s" % _quote(self.filters.since))
+        if self.filters.until is not None:
+            where.append("day <= DATE %s" % _quote(self.filters.until))
+        return where
+
+    def requests(self, time=True):
+        """A ``SELECT`` of the requests in scope (a subquery); ``time=False`` keeps the history before --since."""
+        where = self._where + (self.time_conditions() if time else [])
+        return "(SELECT * FROM requests%s)" % (" WHERE " + " AND ".join(where) if where else "")
+
+
+def read_ip_file(path):
+    """IP addresses and /24 or /48 networks, as the store writes them, for the lines of an IP file.
+
+    One address or CIDR range per line; ``#`` starts a comment. A range is
+    matched through the networks it covers when it is /24 (IPv4) or /48
+    (IPv6) or wider, and through its addresses when narrower.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QuestionError("--ips %s: no such file" % path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionError("--ips %s: cannot read it (%s)" % (path, exc)) from None
+    addresses, networks = set(), set()
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        try:
+            net = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise QuestionError("--ips %s:%d: %r is not an IP address or CIDR range" % (path, number, entry)) from None
+        unit = 24 if net.version == 4 else 48
+        if net.prefixlen <= unit:
+            if unit - net.prefixlen > 16:
+                raise QuestionError("--ips %s:%d: %s is too wide (at most a /%d)" % (path, number, entry, unit - 16))
+            networks.update(_network_text(sub) for sub in net.subnets(new_prefix=unit))
+        else:
+            if net.max_prefixlen - net.prefixlen > 16:
+                raise QuestionError("--ips %s:%d: %s cannot be matched against pseudonymised addresses; give the"
+                                    " /%d that holds it, or a range of at most 65536 addresses"
+                                    % (path, number, entry, unit))
+            addresses.update(str(a) for a in (net if net.num_addresses == 1 else net.hosts()))
+            addresses.update((str(net.network_address), str(net.broadcast_address)))
+        if len(addresses) + len(networks) > MAX_IP_VALUES:
+            raise QuestionError("--ips %s:%d: more than %d addresses and networks in all" % (path, number, MAX_IP_VALUES))
+    if not addresses and not networks:
+        raise QuestionError("--ips %s: no addresses in it" % path)
+    return sorted(addresses), sorted(networks)
+
+
+def _network_text(net):
+    """A network as ingestion stores it: ``a.b.c.0/24``, or ``xxxx:xxxx:xxxx::/48`` with four-digit groups."""
+    if net.version == 4:
+        return str(net)
+    return ":".join(net.network_address.exploded.split(":")[:3]) + "::/48"

@@ -1,0 +1,82 @@
+"""How many installations sit behind one IP address?
+
+An installation is a client token (``c/``). For every address: its distinct
+clients, environments and requests, and the "unique visitors" a classic log
+analyzer would report for it (distinct IP + day + user agent). The same per
+network (/24 for IPv4, /48 for IPv6), and the distribution of addresses by
+their number of clients. Addresses are shown by a short label made from
+their pseudonym, never by value.
+"""
+
+from ._answer import Answer, Headline, Table
+from ._sql import NAIVE_VISITOR, address_label, buckets, in_order
+
+TITLE = "Clients behind each IP address"
+EDGES = (1, 2, 3, 6, 11, 51, 101)
+
+
+def clients_per_ip(scope, top=20):
+    engine = scope.engine
+    bucket, labels = buckets("clients", EDGES)
+    per_address = """
+        SELECT ip, min(network) AS network, count(DISTINCT c) AS clients, count(DISTINCT e) AS environments,
+               count(*) AS requests, sum(CASE WHEN c IS NULL THEN 1 ELSE 0 END) AS untokened_requests,
+               count(DISTINCT {visitor}) AS naive_visitors
+        FROM {requests} r WHERE ip IS NOT NULL GROUP BY ip
+    """.format(visitor=NAIVE_VISITOR, requests=scope.requests())
+    _, top_rows = engine.rows("""
+        SELECT {label} AS address, {net_label} AS network, clients, environments, requests, untokened_requests,
+               naive_visitors, clients AS _clients, 1 AS _addresses
+        FROM ({per_address}) a ORDER BY clients DESC, requests DESC, address LIMIT {top}
+    """.format(label=address_label("ip", engine.keys), net_label=address_label("network", engine.keys),
+               per_address=per_address, top=int(top)))
+    _, distribution = engine.rows("""
+        SELECT CASE WHEN clients = 0 THEN 'none' ELSE {bucket} END AS clients_per_address,
+               count(*) AS addresses, sum(clients) AS clients, sum(requests) AS requests,
+               sum(naive_visitors) AS naive_visitors,
+               CASE WHEN sum(clients) = 0 THEN count(*) ELSE sum(clients) END AS _clients
+        FROM ({per_address}) a GROUP BY 1
+    """.format(bucket=bucket, per_address=per_address))
+    _, networks = engine.rows("""
+        SELECT {net_label} AS network, count(DISTINCT ip) AS addresses, count(DISTINCT c) AS clients,
+               count(DISTINCT e) AS environments, count(*) AS requests, count(DISTINCT c) AS _clients
+        FROM {requests} r WHERE network IS NOT NULL GROUP BY network
+        ORDER BY clients DESC, requests DESC, network LIMIT {top}
+    """.format(net_label=address_label("network", engine.keys), requests=scope.requests(), top=int(top)))
+    _, totals = engine.rows("""
+        SELECT count(DISTINCT ip), count(DISTINCT c),
+               count(DISTINCT CASE WHEN c IS NOT NULL THEN ip END),
+               count(DISTINCT {visitor}), count(DISTINCT network)
+        FROM {requests} r
+    """.format(visitor=NAIVE_VISITOR, requests=scope.requests()))
+    addresses, clients, tokened_addresses, visitors, nets = totals[0]
+    shared = sum(row[1] for row in distribution if row[0] not in ("none", "1"))
+    largest = max((row[2] for row in top_rows), default=0)
+    largest_backing = largest
+    headline = [
+        Headline("addresses", addresses, clients or addresses),
+        Headline("distinct clients", clients, clients),
+        Headline("addresses shared by 2 or more clients", shared, clients),
+        Headline("most clients behind one address", largest, largest_backing),
+        Headline("mean clients per address with tokens", round(clients / tokened_addresses, 2)
+                 if tokened_addresses else None, clients),
+        Headline("naive unique visitors (IP + day + user agent)", visitors, clients or addresses),
+    ]
+    tables = [
+        Table("distribution", "Addresses by number of clients behind them",
+              ["clients_per_address", "addresses", "clients", "requests", "naive_visitors", "_clients"],
+              in_order(distribution, ["none", *labels])),
+        Table("addresses", "The %d addresses with the most clients" % int(top),
+              ["address", "network", "clients", "environments", "requests", "untokened_requests",
+               "naive_visitors", "_clients", "_addresses"], top_rows, labels=2),
+        Table("networks", "The %d networks (/24, /48) with the most clients" % int(top),
+              ["network", "addresses", "clients", "environments", "requests", "_clients"], networks),
+    ]
+    notes = [
+        "A client is one c/ token: one conda installation (a user's home). Requests without tokens count"
+        " for their address but add no client.",
+        "Naive unique visitors count distinct IP + day + user agent, as classic log analyzers do; the user"
+        " agent carries a new s/ token in every conda process, so they count sessions, not installations.",
+        "Addresses are labelled by their keyed pseudonym's first 12 characters. %d networks in all." % nets,
+    ]
+    return Answer("clients-per-ip", TITLE, headline, tables, notes)

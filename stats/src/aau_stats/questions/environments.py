@@ -1,0 +1,101 @@
+"""Environments per client, and base versus child environments.
+
+The tokens do not say which environment is base; it is derived, first rule
+that applies:
+
+1. ``conda``: an environment that downloaded the ``conda`` package is base
+   (conda updates itself in base; child environments do not carry conda);
+2. ``created with python``: an environment whose first conda process
+   downloaded ``python`` is a child (``conda create -n x python``: the
+   installer, not conda, creates base);
+3. ``first of its client``: the environment a client was first seen with is
+   base (conda's first commands after an install run in base);
+4. ``later of its client``: any other environment is a child.
+
+The rule that decided each environment is reported beside the counts, so a
+reader can weigh them.
+"""
+
+from ._answer import Answer, Headline, Table
+from ._sql import DOWNLOAD, buckets, in_order
+
+TITLE = "Environments: how many per client, base or child"
+EDGES = (1, 2, 3, 4, 6, 11)
+RULES = ("conda", "created with python", "first of its client", "later of its client")
+
+
+def roles_sql(requests):
+    """SQL of ``e, role, rule`` for every environment in ``requests`` (used by other questions too)."""
+    return """
+        WITH tokened AS (SELECT * FROM {requests} r WHERE e IS NOT NULL),
+        env AS (
+            SELECT e, max(CASE WHEN {download} AND name = 'conda' THEN 1 ELSE 0 END) AS has_conda
+            FROM tokened GROUP BY e),
+        first_session AS (
+            SELECT e, s FROM (
+                SELECT e, s, row_number() OVER (PARTITION BY e ORDER BY ts, s) AS n FROM tokened) f
+            WHERE n = 1),
+        created AS (
+            SELECT t.e, max(CASE WHEN {download} AND t.name = 'python' THEN 1 ELSE 0 END) AS with_python
+            FROM tokened t JOIN first_session f ON f.e = t.e AND f.s = t.s GROUP BY t.e),
+        firsts AS (
+            SELECT DISTINCT e FROM (
+                SELECT c, e, row_number() OVER (PARTITION BY c ORDER BY first_ts, e) AS n
+                FROM (SELECT c, e, min(ts) AS first_ts FROM tokened WHERE c IS NOT NULL GROUP BY c, e) ce) o
+            WHERE n = 1)
+        SELECT env.e,
+               CASE WHEN has_conda = 1 THEN 'base' WHEN coalesce(with_python, 0) = 1 THEN 'child'
+                    WHEN firsts.e IS NOT NULL THEN 'base' ELSE 'child' END AS role,
+               CASE WHEN has_conda = 1 THEN 'conda' WHEN coalesce(with_python, 0) = 1 THEN 'created with python'
+                    WHEN firsts.e IS NOT NULL THEN 'first of its client' ELSE 'later of its client' END AS rule
+        FROM env LEFT JOIN created ON created.e = env.e LEFT JOIN firsts ON firsts.e = env.e
+    """.format(requests=requests, download=DOWNLOAD)
+
+
+def environments(scope):
+    engine = scope.engine
+    requests = scope.requests()
+    bucket, labels = buckets("environments", EDGES)
+    _, per_client = engine.rows("""
+        SELECT {bucket} AS environments_per_client, count(*) AS clients, sum(environments) AS environments,
+               count(*) AS _clients
+        FROM (SELECT c, count(DISTINCT e) AS environments FROM {requests} r
+              WHERE c IS NOT NULL AND e IS NOT NULL GROUP BY c) k GROUP BY 1
+    """.format(bucket=bucket, requests=requests))
+    _, roles = engine.rows("""
+        SELECT k.role, k.rule, count(DISTINCT k.e) AS environments, count(DISTINCT r.c) AS clients,
+               count(*) AS requests, sum(CASE WHEN {download} THEN 1 ELSE 0 END) AS downloads,
+               count(DISTINCT r.c) AS _clients
+        FROM ({roles}) k JOIN {requests} r ON r.e = k.e GROUP BY 1, 2
+    """.format(roles=roles_sql(requests), requests=requests, download=DOWNLOAD))
+    roles = in_order(roles, RULES, index=1)
+    _, totals = engine.rows("""
+        SELECT count(DISTINCT e), count(DISTINCT CASE WHEN e IS NOT NULL THEN c END),
+               sum(CASE WHEN c IS NOT NULL AND e IS NULL THEN 1 ELSE 0 END)
+        FROM {requests} r
+    """.format(requests=requests))
+    envs, clients, requests_without_env = totals[0]
+    base = sum(row[2] for row in roles if row[0] == "base")
+    headline = [
+        Headline("environments", envs, clients),
+        Headline("clients with environment tokens", clients, clients),
+        Headline("mean environments per client", round(envs / clients, 2) if clients else None, clients),
+        Headline("base environments", base, sum(row[3] for row in roles if row[0] == "base")),
+        Headline("child environments", envs - base, sum(row[3] for row in roles if row[0] == "child")),
+    ]
+    tables = [
+        Table("per_client", "Clients by number of environments",
+              ["environments_per_client", "clients", "environments", "_clients"], in_order(per_client, labels)),
+        Table("roles", "Base and child environments, by the rule that decided",
+              ["role", "rule", "environments", "clients", "requests", "downloads", "_clients"], roles, labels=2),
+    ]
+    notes = [
+        "Base or child is derived, first rule that applies: an environment that downloaded conda is base;"
+        " one whose first conda process downloaded python is a child; the first environment a client was"
+        " seen with is base; any other is a child.",
+        "An environment token shared by several clients (a copied container image) is one environment.",
+    ]
+    if requests_without_env:
+        notes.append("%d requests carried a client token but no environment token (older clients or commands"
+                     " with no environment); they are not counted here." % requests_without_env)
+    return Answer("environments", TITLE, headline, tables, notes)

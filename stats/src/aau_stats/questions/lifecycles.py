@@ -1,0 +1,83 @@
+"""CI jobs versus long-lived desktops.
+
+A client (``c/``) or an environment (``e/``) is long-lived when it was seen
+on at least ``min_days`` distinct days and in at least ``min_sessions``
+distinct conda processes (``s/``); otherwise it is ephemeral, the signature
+of a CI job that starts from a fresh home each run. Requests without tokens
+are reported apart, by what they are (conda with tokens turned off, or a
+tool that sends none), and are never guessed into either class.
+"""
+
+from ._answer import Answer, Headline, Table
+from ._sql import MONTH
+
+TITLE = "CI jobs and long-lived installations"
+CLASSES = ("ephemeral", "long-lived")
+
+
+def classified_sql(scope, token, min_days, min_sessions):
+    return """
+        SELECT {token} AS id, CASE WHEN count(DISTINCT day) >= {days} AND count(DISTINCT s) >= {sessions}
+                                   THEN 'long-lived' ELSE 'ephemeral' END AS lifecycle,
+               min(day) AS first_day
+        FROM {requests} r WHERE {token} IS NOT NULL GROUP BY {token}
+    """.format(token=token, days=int(min_days), sessions=int(min_sessions), requests=scope.requests())
+
+
+def lifecycles(scope, min_days=2, min_sessions=2):
+    engine = scope.engine
+    clients = classified_sql(scope, "c", min_days, min_sessions)
+    envs = classified_sql(scope, "e", min_days, min_sessions)
+    _, summary = engine.rows("""
+        SELECT 'clients' AS what, lifecycle, count(*) AS count, count(*) AS _clients FROM ({clients}) k GROUP BY 2
+        UNION ALL
+        SELECT 'environments', k.lifecycle, count(DISTINCT k.id), count(DISTINCT r.c)
+        FROM ({envs}) k JOIN {requests} r ON r.e = k.id GROUP BY 2
+    """.format(clients=clients, envs=envs, requests=scope.requests()))
+    totals = {what: sum(row[2] for row in summary if row[0] == what) for what in ("clients", "environments")}
+    summary = sorted(([what, lifecycle, count, round(count / totals[what], 4), backing]
+                      for what, lifecycle, count, backing in summary), key=lambda row: (row[0], row[1]))
+    _, monthly = engine.rows("""
+        SELECT {month} AS month, k.lifecycle, count(DISTINCT r.c) AS active_clients,
+               count(DISTINCT CASE WHEN k.first_day = r.day THEN r.c END) AS new_clients,
+               count(DISTINCT r.c) AS _clients
+        FROM {requests} r JOIN ({clients}) k ON k.id = r.c GROUP BY 1, 2 ORDER BY 1, 2
+    """.format(month=MONTH, requests=scope.requests(), clients=clients))
+    _, untokened = engine.rows("""
+        SELECT CASE WHEN aau_version IS NOT NULL THEN 'conda, tokens turned off (aau/ only)'
+                    WHEN client_family IS NULL THEN 'no user agent'
+                    ELSE client_family || ', no tokens' END AS sender,
+               count(*) AS requests, count(DISTINCT ip) AS addresses, count(DISTINCT ip) AS _addresses
+        FROM {requests} r WHERE c IS NULL GROUP BY 1 ORDER BY 2 DESC, 1
+    """.format(requests=scope.requests()))
+    by_class = {(row[0], row[1]): row for row in summary}
+
+    def share(what, lifecycle):
+        row = by_class.get((what, lifecycle))
+        return (row[3], row[4]) if row else (0.0, totals[what])
+
+    untokened_requests = sum(row[1] for row in untokened)
+    headline = [
+        Headline("clients", totals["clients"], totals["clients"]),
+        Headline("share of clients that are ephemeral (CI-like)", *share("clients", "ephemeral")),
+        Headline("environments", totals["environments"], totals["clients"]),
+        Headline("share of environments that are ephemeral", *share("environments", "ephemeral")),
+        Headline("requests without a client token", untokened_requests,
+                 sum(row[3] for row in untokened) or 0),
+    ]
+    tables = [
+        Table("summary", "Clients and environments by lifecycle",
+              ["what", "lifecycle", "count", "share", "_clients"], summary, labels=2),
+        Table("monthly", "Active and new clients by month and lifecycle",
+              ["month", "lifecycle", "active_clients", "new_clients", "_clients"], monthly, labels=2),
+        Table("untokened", "Requests without a client token, by sender",
+              ["sender", "requests", "addresses", "_addresses"], untokened,
+              backing={"requests": "_addresses", "addresses": "_addresses"}),
+    ]
+    notes = [
+        "Long-lived: seen on %d or more days and in %d or more conda processes; ephemeral otherwise"
+        " (--min-days, --min-sessions)." % (min_days, min_sessions),
+        "A client first seen near the end of the period has had no time to come back, and counts as ephemeral.",
+        "Requests without tokens are counted by sender and address; they are never guessed into a class.",
+    ]
+    return Answer("lifecycles", TITLE, headline, tables, notes)
