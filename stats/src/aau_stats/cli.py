@@ -8,6 +8,8 @@ from pathlib import Path
 from . import __version__
 from .formats import FORMATS
 from .ingest import InputError, ingest
+from .questions import DEFAULT_MIN_CLIENTS, Filters, QuestionError, ask, read_advisories
+from .questions._scope import month_end, parse_month
 from .store import default_db_path, key_path, rotate_key
 
 
@@ -33,7 +35,79 @@ def build_parser():
     export = commands.add_parser("export", help="export the requests to Parquet, one directory per day")
     export.add_argument("--parquet", required=True, metavar="DIR", help="the directory to write (replaced)")
     commands.add_parser("rotate-key", help="add a new pseudonym key and re-key every stored pseudonym")
+    _add_questions(commands)
     return parser
+
+
+QUESTION_HELP = {
+    "clients-per-ip": "distinct clients behind each IP address and network, beside naive unique visitors",
+    "lifecycles": "ephemeral (CI-like) versus long-lived clients and environments",
+    "environments": "environments per client; base versus child environments",
+    "installs": "new installs versus updates versus re-downloads, per package and month",
+    "exposure": "environments and clients that installed an affected version, and their remediation",
+    "popularity": "condastats' popularity queries, with distinct clients and environments",
+    "seats": "distinct clients and machines behind an organization's IPs or token",
+    "activity": "active environments per day, from heartbeats and from any request",
+}
+
+
+def _filters_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("filters")
+    group.add_argument("--since", metavar="YYYY-MM-DD", help="from this day (UTC, inclusive)")
+    group.add_argument("--until", metavar="YYYY-MM-DD", help="to this day (UTC, inclusive)")
+    group.add_argument("--month", metavar="YYYY-MM", help="one month")
+    group.add_argument("--channel", help="one channel (as in the path: conda-forge, pkgs/main)")
+    group.add_argument("--package", help="one package name")
+    group.add_argument("--org", metavar="TOKEN", help="requests carrying this organization token (o/)")
+    group.add_argument("--ips", metavar="FILE", help="requests from these IP addresses and CIDR ranges (one per line)")
+    out = common.add_argument_group("output")
+    out.add_argument("--min-clients", type=int, default=DEFAULT_MIN_CLIENTS, metavar="K",
+                     help="suppress values backed by fewer than K distinct clients (default %(default)s;"
+                          " 1 for an operator's private use)")
+    return common
+
+
+def _add_questions(commands):
+    common = _filters_parser()
+    formats = argparse.ArgumentParser(add_help=False)
+    out = formats.add_argument_group("format")
+    choice = out.add_mutually_exclusive_group()
+    choice.add_argument("--json", action="store_true", help="the whole answer as JSON")
+    choice.add_argument("--csv", action="store_true", help="one table as CSV (see --table)")
+    out.add_argument("--table", metavar="NAME", help="the table --csv writes (default: the first)")
+    out.add_argument("--rows", type=int, default=40, metavar="N", help="rows per table on a terminal (default 40)")
+    lifecycle = argparse.ArgumentParser(add_help=False)
+    lifecycle.add_argument("--min-days", type=int, default=2, help="days a long-lived client is seen on (default 2)")
+    lifecycle.add_argument("--min-sessions", type=int, default=2,
+                           help="conda processes a long-lived client is seen in (default 2)")
+    for name, text in QUESTION_HELP.items():
+        parents = [common, formats] + ([lifecycle] if name in ("lifecycles", "seats") else [])
+        sub = commands.add_parser(name, help=text, description=text, parents=parents)
+        if name in ("clients-per-ip", "popularity"):
+            sub.add_argument("--top", type=int, default=20 if name == "clients-per-ip" else 50,
+                             help="rows in the ranked tables (default %(default)s)")
+        if name == "installs":
+            sub.add_argument("--warm-up-days", type=int, default=14,
+                             help="days at the start read as history only (default 14; ignored with --since)")
+        if name == "exposure":
+            sub.add_argument("--advisories", required=True, metavar="FILE",
+                             help="OSV JSON, or CSV/YAML of package, affected (conda version spec), fixed, id")
+            sub.add_argument("--list", choices=("machines",), dest="list_machines",
+                             help="name the m/ tokens of exposed, unremediated installations (private;"
+                                  " needs --org or --ips; not with --json or --csv)")
+        if name == "popularity":
+            sub.add_argument("packages", nargs="*", metavar="PACKAGE", help="only these packages")
+            sub.add_argument("--by", action="append", choices=("platform", "source", "version", "python"),
+                             default=[], help="group also by the subdir, channel, package version or"
+                                              " package's Python (repeatable)")
+            sub.add_argument("--monthly", action="store_true", help="one row per month")
+            sub.add_argument("--start-month", metavar="YYYY-MM", help="from this month")
+            sub.add_argument("--end-month", metavar="YYYY-MM", help="to this month (inclusive)")
+    report = commands.add_parser("report", parents=[common], help="every answer in one offline HTML page")
+    report.add_argument("--out", default="aau-stats-report.html", metavar="FILE",
+                        help="the HTML file to write (default %(default)s)")
+    report.add_argument("--advisories", metavar="FILE", help="advisories for the exposure section")
 
 
 def _print_report(report, out):
@@ -85,9 +159,67 @@ def _fail(message):
     return 1
 
 
+def _filters(args):
+    since, until = args.since, args.until
+    start, end = getattr(args, "start_month", None), getattr(args, "end_month", None)
+    if start or end:
+        if since or until or args.month:
+            raise QuestionError("--start-month/--end-month: not with --month, --since or --until")
+        since = parse_month(start, "--start-month") if start else None
+        until = month_end(parse_month(end, "--end-month")) if end else None
+    return Filters.build(since=since, until=until, month=args.month, channel=args.channel, package=args.package,
+                         org=args.org, ips=args.ips)
+
+
+def _options(args):
+    if args.command in ("lifecycles", "seats"):
+        return {"min_days": args.min_days, "min_sessions": args.min_sessions}
+    if args.command == "clients-per-ip":
+        return {"top": args.top}
+    if args.command == "installs":
+        return {"warm_up_days": args.warm_up_days}
+    if args.command == "exposure":
+        if args.list_machines and (args.json or args.csv):
+            raise QuestionError("--list machines is an operator's private view: not with --json or --csv")
+        return {"advisories": read_advisories(args.advisories), "list_machines": bool(args.list_machines)}
+    if args.command == "popularity":
+        return {"packages": args.packages, "by": args.by, "monthly": args.monthly, "top": args.top}
+    return {}
+
+
+def _answer(args, db):
+    from .output import print_answer, to_csv, to_json
+
+    answer = ask(args.command, db, _filters(args), min_clients=args.min_clients, **_options(args))
+    if args.json:
+        sys.stdout.write(to_json(answer))
+    elif args.csv:
+        if args.table and args.table not in [t.name for t in answer.tables]:
+            raise QuestionError("--table %s: %s has the tables %s" % (
+                args.table, args.command, ", ".join(t.name for t in answer.tables)))
+        sys.stdout.write(to_csv(answer, args.table))
+    else:
+        print_answer(answer, max_rows=args.rows)
+    return 0
+
+
+def _report(args, db):
+    from .report_builder import write_report
+
+    advisories = read_advisories(args.advisories) if args.advisories else None
+    path = write_report(db, args.out, _filters(args), min_clients=args.min_clients, advisories=advisories)
+    sys.stdout.write("report written to %s\n" % path)
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     db = args.db or default_db_path()
+    if args.command in QUESTION_HELP or args.command == "report":
+        try:
+            return (_report if args.command == "report" else _answer)(args, db)
+        except QuestionError as exc:
+            return _fail(exc)
     if args.command == "export":
         if not Path(db).exists():
             return _fail("%s: no store there (run aau-stats ingest first)" % db)

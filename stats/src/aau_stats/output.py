@@ -1,0 +1,83 @@
+"""An answer as a terminal table, JSON or CSV.
+
+JSON and CSV are published outputs: they carry the answer as suppressed by
+the privacy threshold, with each suppressed value as ``null`` (JSON) or an
+empty field (CSV) and named in the row's ``suppressed`` list, never dropped.
+"""
+
+import csv
+import io
+import json
+
+from .questions._answer import _plain
+
+
+def to_json(answer):
+    data = {
+        "question": answer.question,
+        "title": answer.title,
+        "filters": answer.filters,
+        "min_clients": answer.min_clients,
+        "headline": [{"label": h.label, "value": _plain(h.value), "suppressed": h.suppressed}
+                     for h in answer.headline],
+        "tables": {t.name: {"title": t.title, "columns": t.shown, "rows": t.records()} for t in answer.tables},
+        "notes": answer.notes,
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(answer, table=None):
+    """One table of the answer as CSV (the first unless ``table`` names another)."""
+    chosen = answer.table(table) if table else answer.tables[0]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*chosen.shown, "suppressed"])
+    for record in chosen.records():
+        suppressed = record.pop("suppressed")
+        writer.writerow(["" if v is None else v for v in record.values()] + [";".join(suppressed)])
+    return out.getvalue()
+
+
+def _cell(value, suppressed, k):
+    if suppressed:
+        return "<%d" % k
+    if value is None:
+        return "-"
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return "{:,}".format(value)
+    if isinstance(value, float):
+        return "{:,.4g}".format(value) if abs(value) < 1 else "{:,.2f}".format(value)
+    return str(value)
+
+
+def print_answer(answer, file=None, max_rows=None):
+    """The answer as rich tables: headline numbers, then each table, then the notes."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    console = Console(file=file, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 200  # a file or a pipe: do not cut columns to 80
+    k = answer.min_clients
+    head = RichTable(title=answer.title, show_header=False, title_justify="left")
+    head.add_column("what")
+    head.add_column("value", justify="right")
+    for h in answer.headline:
+        head.add_row(h.label, _cell(h.value, h.suppressed, k))
+    console.print(head)
+    for table in answer.tables:
+        records = table.records()
+        shown = records if max_rows is None else records[:max_rows]
+        title = table.title + ("" if len(shown) == len(records) else " (first %d of %d rows)" % (len(shown), len(records)))
+        out = RichTable(title=title, title_justify="left")
+        for i, column in enumerate(table.shown):
+            out.add_column(column, justify="left" if i < table.labels else "right")
+        for record in shown:
+            hidden = set(record.pop("suppressed"))
+            out.add_row(*[_cell(v, c in hidden, k) for c, v in record.items()])
+        console.print(out)
+    for note in answer.notes:
+        console.print("- " + note, markup=False)

@@ -1,0 +1,314 @@
+"""Every question on a small population whose answers were counted by hand (see ``question_logs``)."""
+
+import json
+
+import pytest
+from aau_stats import cli
+from aau_stats.ingest import ingest
+from aau_stats.questions import Filters, QuestionError, ask, read_advisories
+from question_logs import population_log
+
+
+@pytest.fixture(scope="module", params=["raw", "pseudonyms"])
+def store(request, tmp_path_factory):
+    """The population ingested raw, and with keyed pseudonyms: both must give the same answers."""
+    work = tmp_path_factory.mktemp("questions-" + request.param)
+    log = work / "access.log"
+    log.write_text(population_log())
+    db = work / "store.duckdb"
+    (report,) = ingest([str(log)], db, raw=request.param == "raw")
+    assert report.parsed == report.lines
+    return db
+
+
+def answer(store, question, k=1, **options):
+    filters = options.pop("filters", None)
+    return ask(question, store, filters or Filters(), min_clients=k, **options)
+
+
+def by_label(table, *columns):
+    """``{label: (columns...)}`` of a table's records (label: the first column, or a tuple of the labels)."""
+    out = {}
+    for record in table.records():
+        labels = list(record)[:table.labels]
+        key = record[labels[0]] if table.labels == 1 else tuple(record[c] for c in labels)
+        out[key] = tuple(record[c] for c in columns)
+    return out
+
+
+def headline(answer):
+    return {h.label: h.value for h in answer.headline}
+
+
+def test_clients_per_ip_counts_installations_not_addresses_or_visitors(store):
+    result = answer(store, "clients-per-ip")
+    numbers = headline(result)
+    assert numbers["addresses"] == 6
+    assert numbers["distinct clients"] == 9  # A B C D X1 X2 X3 Y Z
+    assert numbers["addresses shared by 2 or more clients"] == 2  # the office and the CI address
+    assert numbers["most clients behind one address"] == 3
+    assert numbers["mean clients per address with tokens"] == 1.8  # 9 clients on 5 addresses with tokens
+    # IP + day + user agent: the office alone has A's 4 processes, B's 2, C's 1 and the opted-out conda.
+    assert numbers["naive unique visitors (IP + day + user agent)"] == 8 + 3 + 6 + 1 + 1 + 1
+    assert by_label(result.table("distribution"), "addresses", "clients", "requests") == {
+        "none": (1, 0, 1), "1": (3, 3, 5), "3-5": (2, 6, 21)}
+    top = result.table("addresses").records()
+    assert [(r["clients"], r["environments"], r["requests"], r["untokened_requests"], r["naive_visitors"])
+            for r in top[:2]] == [(3, 4, 12, 1, 8), (3, 3, 9, 0, 6)]
+    nets = result.table("networks").records()
+    assert [(r["addresses"], r["clients"]) for r in nets] == [(1, 3), (1, 3), (2, 2), (1, 1), (1, 0)]
+
+
+def test_outputs_never_show_an_address_or_a_token(store):
+    text = cli_output(store, "clients-per-ip", "--json", "--min-clients", "1")
+    for secret in ("10.0.0.1", "10.0.0.0", "20.0.0.9", "40.0.0", "A_____", "acme", "box-a"):
+        assert secret not in text
+    labels = [r["address"] for r in json.loads(text)["tables"]["addresses"]["rows"]]
+    assert len(set(labels)) == 6 and all(len(label) == 12 for label in labels)
+
+
+def test_lifecycles_separate_ci_jobs_from_desktops_and_report_untokened_apart(store):
+    result = answer(store, "lifecycles")
+    assert by_label(result.table("summary"), "count") == {
+        ("clients", "ephemeral"): (6,),  # C, X1-X3, Y, Z: one day each
+        ("clients", "long-lived"): (3,),  # A, B, D
+        ("environments", "ephemeral"): (4,),  # C0, X10, X20, X30
+        ("environments", "long-lived"): (5,),  # A0, A1, B0, D0 and K (two clients, two days)
+    }
+    assert headline(result)["share of clients that are ephemeral (CI-like)"] == round(6 / 9, 4)
+    assert by_label(result.table("untokened"), "requests", "addresses") == {
+        "conda, tokens turned off (aau/ only)": (1, 1), "mamba, no tokens": (1, 1)}
+    assert by_label(result.table("monthly"), "active_clients", "new_clients") == {
+        ("2026-10", "ephemeral"): (6, 6), ("2026-10", "long-lived"): (3, 3)}
+
+
+def test_lifecycle_thresholds_are_the_users(store):
+    result = answer(store, "lifecycles", min_days=3, min_sessions=3)
+    assert by_label(result.table("summary"), "count")[("clients", "long-lived")] == (2,)  # A and D; not B
+
+
+def test_environments_per_client_and_base_or_child_by_rule(store):
+    result = answer(store, "environments")
+    assert by_label(result.table("per_client"), "clients", "environments") == {"1": (8, 8), "2": (1, 2)}
+    assert by_label(result.table("roles"), "environments", "clients") == {
+        ("base", "conda"): (2, 2),  # A0, D0
+        ("child", "created with python"): (4, 4),  # A1 and the three CI environments
+        ("base", "first of its client"): (3, 4),  # B0, C0, and K (shared by Y and Z)
+    }
+    numbers = headline(result)
+    assert (numbers["environments"], numbers["base environments"], numbers["child environments"]) == (9, 5, 4)
+
+
+def test_installs_new_update_redownload_without_failures_heartbeats_or_untokened(store):
+    result = answer(store, "installs", warm_up_days=0)
+    rows = by_label(result.table("installs"), "new_installs", "updates", "redownloads", "first_in_older_env",
+                    "untokened_downloads", "environments", "clients")
+    assert rows == {
+        ("numpy", "2026-10"): (8, 2, 2, 0, 2, 8, 8),
+        ("python", "2026-10"): (4, 0, 0, 0, 0, 4, 4),
+        ("requests", "2026-10"): (4, 0, 0, 0, 0, 4, 4),
+        ("conda", "2026-10"): (2, 0, 0, 0, 0, 2, 2),
+    }
+
+
+def test_installs_warm_up_keeps_older_environments_apart(store):
+    result = answer(store, "installs", warm_up_days=2)  # counting from day 3
+    rows = by_label(result.table("installs"), "new_installs", "updates", "redownloads", "first_in_older_env")
+    assert rows == {
+        ("numpy", "2026-10"): (1, 1, 2, 1),  # X30 new; A0 update; A0 and B0 again; D0 first seen on day 1
+        ("python", "2026-10"): (1, 0, 0, 0),
+        ("requests", "2026-10"): (1, 0, 0, 0),
+    }
+    since = answer(store, "installs", filters=Filters.build(since="2026-10-03"))
+    assert by_label(since.table("installs"), "new_installs", "updates", "redownloads", "first_in_older_env") == rows
+
+
+@pytest.fixture
+def advisories(tmp_path):
+    path = tmp_path / "advisories.csv"
+    path.write_text("id,package,affected,fixed\nNUMPY-1,numpy,<1.26.4,1.26.4\nREQ-1,requests,\">=3,<4\",4.0\n")
+    return read_advisories(path)
+
+
+def test_exposure_counts_exposed_and_remediated_environments_and_clients(store, advisories):
+    result = answer(store, "exposure", advisories=advisories)
+    rows = by_label(result.table("advisories"), "environments_exposed", "environments_remediated",
+                    "environments_still_exposed", "clients_exposed", "clients_remediated",
+                    "median_days_to_remediate")
+    # Exposed: A0 A1 B0 X10 X20 X30 K. Remediated: A0 (day 3), K (Z, day 2). Y is remediated (K is);
+    # A is not (A1 is still exposed); Z never downloaded an affected version.
+    assert rows == {"NUMPY-1": (7, 2, 5, 6, 1, 1.5), "REQ-1": (0, 0, 0, 0, 0, None)}
+    assert by_label(result.table("timeline"), "environments_exposed", "environments_remediated") == {
+        ("NUMPY-1", "2026-10"): (7, 2)}
+
+
+def test_exposure_of_an_organization_and_its_machines(store, advisories):
+    acme = Filters.build(org="acme")
+    result = answer(store, "exposure", advisories=advisories, list_machines=True, filters=acme)
+    assert by_label(result.table("advisories"), "environments_exposed", "environments_remediated")["NUMPY-1"] == (3, 1)
+    machines = sorted(r["machine"] for r in result.table("machines").records())
+    if "raw" in str(store):
+        assert machines == ["box-a", "box-b"]  # A1 and B0 are still exposed
+    else:
+        assert len(machines) == 2 and all(len(m) == 32 for m in machines)
+
+
+def test_exposure_follows_conda_version_order(tmp_path):
+    log = tmp_path / "openssl.log"
+    lines = []
+    for n, (client, version) in enumerate([("P", "1.0.1_"), ("Q", "1.0.1a"), ("R", "1.0.1.post1"), ("S", "1.0.1")]):
+        lines.append('10.9.0.%d - - [01/Oct/2026:10:00:0%d +0000] "GET /main/linux-64/openssl-%s-h0_0.conda'
+                     ' HTTP/1.1" 200 10 "-" "conda/24.1.0 aau/0.8.0 c/%s s/%s e/%s"\n'
+                     % (n + 1, n, version, (client * 22), (client * 21 + "s"), (client * 21 + "e")))
+    log.write_text("".join(lines))
+    db = tmp_path / "store.duckdb"
+    ingest([str(log)], db)
+    spec = tmp_path / "a.yaml"
+    spec.write_text("- id: SSL-1\n  package: openssl\n  affected: '<1.0.1a'\n"
+                    "- id: SSL-2\n  package: openssl\n  affected: '<1.0.1'\n")
+    result = ask("exposure", db, min_clients=1, advisories=read_advisories(spec))
+    # conda: 1.0.1_ < 1.0.1a < 1.0.1 < 1.0.1.post1 (a letter makes a pre-release; PEP 440 cannot read 1.0.1_).
+    assert by_label(result.table("advisories"), "environments_exposed") == {"SSL-1": (1,), "SSL-2": (2,)}
+
+
+def test_popularity_like_condastats_with_distinct_clients(store):
+    result = answer(store, "popularity")
+    assert by_label(result.table("popularity"), "counts", "clients", "environments") == {
+        "numpy": (14, 8, 8), "python": (4, 4, 4), "requests": (4, 4, 4), "conda": (2, 2, 2)}
+    versions = answer(store, "popularity", packages=["numpy"], by=["version"])
+    assert by_label(versions.table("popularity"), "counts", "clients") == {
+        ("numpy", "1.26.0"): (10, 6), ("numpy", "1.26.4"): (4, 3)}  # A B X1-X3 Y; A D Z
+    python = answer(store, "popularity", by=["python", "platform"], monthly=True)
+    assert by_label(python.table("popularity"), "counts") == {
+        ("numpy", "3.11", "linux-64", "2026-10"): (14,), ("python", "none", "linux-64", "2026-10"): (4,),
+        ("requests", "none", "noarch", "2026-10"): (4,), ("conda", "3.12", "linux-64", "2026-10"): (2,)}
+
+
+def test_seats_behind_an_organizations_addresses_or_token(store, tmp_path):
+    office = tmp_path / "office.txt"
+    office.write_text("# the office\n10.0.0.0/24\n")
+    numbers = headline(answer(store, "seats", filters=Filters.build(ips=office)))
+    assert (numbers["clients"], numbers["long-lived clients (seats)"], numbers["ephemeral (CI-like) clients"],
+            numbers["machines (m/ tokens)"], numbers["environments"]) == (3, 2, 1, 2, 4)
+    ci = tmp_path / "ci.txt"
+    ci.write_text("20.0.0.9\n")
+    numbers = headline(answer(store, "seats", filters=Filters.build(ips=ci)))
+    assert (numbers["clients"], numbers["long-lived clients (seats)"], numbers["machines (m/ tokens)"]) == (3, 0, 0)
+    numbers = headline(answer(store, "seats", filters=Filters.build(org="acme")))
+    assert (numbers["clients"], numbers["long-lived clients (seats)"], numbers["environments"]) == (2, 2, 3)
+
+
+def test_activity_from_heartbeats_and_from_any_request(store):
+    result = answer(store, "activity")
+    rows = by_label(result.table("daily"), "environments_by_heartbeat", "environments_by_any_request", "clients")
+    assert rows == {"2026-10-01": (0, 5, 5), "2026-10-02": (1, 5, 5), "2026-10-03": (0, 2, 2),
+                    "2026-10-04": (1, 1, 1), "2026-10-05": (0, 1, 1), "2026-10-06": (0, 1, 1)}
+
+
+def test_filters_by_month_channel_and_package(store):
+    assert headline(answer(store, "popularity", filters=Filters.build(month="2026-11")))["downloads"] == 0
+    assert headline(answer(store, "popularity", filters=Filters.build(since="2026-10-05")))["downloads"] == 2
+    assert headline(answer(store, "popularity", filters=Filters.build(channel="bioconda")))["downloads"] == 0
+    assert headline(answer(store, "clients-per-ip", filters=Filters.build(package="python")))["distinct clients"] == 4
+
+
+def test_suppression_marks_values_backed_by_fewer_than_k_clients(store):
+    result = answer(store, "clients-per-ip", k=3)
+    distribution = {r["clients_per_address"]: r for r in result.table("distribution").records()}
+    assert distribution["3-5"]["clients"] == 6 and distribution["3-5"]["suppressed"] == []
+    assert distribution["1"]["addresses"] == 3  # three clients: exactly k
+    assert distribution["none"]["addresses"] is None  # one address, no client
+    assert distribution["none"]["suppressed"] == ["addresses", "clients", "requests", "naive_visitors"]
+    default = answer(store, "clients-per-ip", k=10)
+    assert {h.label: h.suppressed for h in default.headline}["distinct clients"] is True
+    assert len(default.table("distribution").rows) == 3  # suppressed, never dropped
+
+
+def cli_output(store, *args, capsys=None):
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["--db", str(store), *args]) == 0
+    return out.getvalue()
+
+
+def test_json_and_csv_mark_suppressed_cells(store):
+    data = json.loads(cli_output(store, "lifecycles", "--json", "--min-clients", "4"))
+    assert data["min_clients"] == 4
+    summary = {(r["what"], r["lifecycle"]): r for r in data["tables"]["summary"]["rows"]}
+    assert summary[("clients", "long-lived")] == {"what": "clients", "lifecycle": "long-lived", "count": None,
+                                                   "share": None, "suppressed": ["count", "share"]}
+    csv_text = cli_output(store, "lifecycles", "--csv", "--table", "summary", "--min-clients", "4")
+    assert "clients,long-lived,,,count;share" in csv_text.splitlines()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["popularity", "numpyy"], "unknown package 'numpyy'"),
+    (["seats"], "give --ips FILE or --org TOKEN"),
+    (["activity", "--month", "2026-13"], "--month '2026-13': not a month"),
+    (["activity", "--org", "not a token"], "--org: not an organization token"),
+])
+def test_clear_errors(store, capsys, args, message):
+    assert cli.main(["--db", str(store), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_empty_store_is_named(tmp_path, capsys):
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    db = tmp_path / "store.duckdb"
+    ingest([str(empty)], db)
+    assert cli.main(["--db", str(db), "activity"]) == 1
+    assert capsys.readouterr().err == "aau-stats: %s: the store has no requests yet (run aau-stats ingest first)\n" % db
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("a.csv", "package,affected\nnumpy,<1.2\nnumpy,>=>1\n", "a.csv:3: affected '>=>1' is not a conda version spec"),
+    ("a.csv", "package,affected,fixed\nnumpy,,1.2 3\n", "a.csv:2: fixed '1.2 3' is not a conda version"),
+    ("a.csv", "name,spec\nnumpy,<1\n", "a.csv:1: the CSV header must name package and affected"),
+    ("a.yaml", "- package: numpy\n  affected: '<1'\n- package: scipy\n  afected: '<2'\n", "a.yaml:3: unknown key afected"),
+    ("a.yaml", "- package: numpy\n  affected: [<1\n", "a.yaml:3: not YAML"),
+    ("a.json", '{"id": "X", "affected": [\n{"package": {"name": "numpy"}, ]}', "a.json:2: not JSON"),
+    ("a.json", '{"id": "X", "affected": [{"package": {"name": "numpy"}}]}', "advisory 1 (X): no affected ranges"),
+])
+def test_malformed_advisories_name_the_line(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(QuestionError) as error:
+        read_advisories(path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_osv_ranges_become_conda_specs(tmp_path):
+    path = tmp_path / "osv.json"
+    path.write_text(json.dumps([{"id": "OSV-1", "affected": [{"package": {"ecosystem": "conda", "name": "numpy"},
+        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.26.4"},
+                                                    {"introduced": "2.0"}, {"last_affected": "2.0.1"}]}],
+        "versions": ["3.0"]}]}]))
+    (advisory,) = read_advisories(path)
+    assert (advisory.id, advisory.package, advisory.affected, advisory.fixed) == (
+        "OSV-1", "numpy", "<1.26.4|>=2.0,<=2.0.1|==3.0", "1.26.4")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("10.0.0.1\n10.0.0.300\n", "ips.txt:2: '10.0.0.300' is not an IP address or CIDR range"),
+    ("2001:db8::/64\n", "ips.txt:1: 2001:db8::/64 cannot be matched against pseudonymised addresses"),
+    ("10.0.0.0/4\n", "ips.txt:1: 10.0.0.0/4 is too wide"),
+    ("# nothing\n", "ips.txt: no addresses in it"),
+])
+def test_malformed_ip_files_name_the_line(store, tmp_path, capsys, text, message):
+    path = tmp_path / "ips.txt"
+    path.write_text(text)
+    assert cli.main(["--db", str(store), "seats", "--ips", str(path)]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_machines_are_private(store, tmp_path, capsys):
+    advisories = tmp_path / "a.csv"
+    advisories.write_text("package,affected\nnumpy,<1.26.4\n")
+    assert cli.main(["--db", str(store), "exposure", "--advisories", str(advisories), "--list", "machines",
+                     "--json", "--org", "acme"]) == 1
+    assert "private view" in capsys.readouterr().err
