@@ -312,3 +312,36 @@ def test_machines_are_private(store, tmp_path, capsys):
     assert cli.main(["--db", str(store), "exposure", "--advisories", str(advisories), "--list", "machines",
                      "--json", "--org", "acme"]) == 1
     assert "private view" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_opens_offline_in_chromium_with_every_chart_drawn(store, tmp_path, capsys):
+    from browser import open_in_chromium
+
+    advisories = tmp_path / "a.csv"
+    advisories.write_text("id,package,affected,fixed\nNUMPY-1,numpy,<1.26.4,1.26.4\n")
+    out = tmp_path / "report.html"
+    assert cli.main(["--db", str(store), "report", "--out", str(out), "--advisories", str(advisories),
+                     "--min-clients", "3"]) == 0
+    assert capsys.readouterr().out == "report written to %s\n" % out
+    html = out.read_text()
+    for secret in ("10.0.0.1", "A_____", "acme", "box-a"):
+        assert secret not in html
+    page = open_in_chromium(out, tmp_path / "report.png")
+    assert page.console_errors == [] and page.page_errors == [] and page.network_requests == []
+    sections = {chart.id.rsplit("-", 1)[0] for chart in page.charts}
+    assert sections == {"clients-per-ip", "lifecycles", "environments", "installs", "exposure", "popularity",
+                        "activity"}
+    for chart in page.charts:
+        assert chart.width > 200 and chart.height > 100, chart.id
+        assert chart.empty or chart.drawn == chart.marks > 0, chart.id
+    # k = 3: the three single-client addresses' bucket is shown, the address without clients is not.
+    assert not any(chart.empty for chart in page.charts if chart.id.startswith("clients-per-ip"))
+    assert any(chart.suppressed for chart in page.charts if chart.id.startswith("clients-per-ip"))
+
+
+def test_report_of_an_organization_has_its_seats(store, tmp_path):
+    from aau_stats.report_builder import build_report
+
+    html = build_report(store, Filters.build(org="acme"), min_clients=1)
+    assert 'id="seats"' in html and 'id="exposure"' not in html
