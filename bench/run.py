@@ -2,7 +2,7 @@
 
     ./run bench [--only NAME]... [--reference DIR] [--conda-python PY] [ingest options]
 
-``--only`` runs just the named benchmarks (``tokens``, ``conda``, ``ingest``;
+``--only`` runs just the named benchmarks (``tokens``, ``conda``, ``ingest``, ``questions``;
 ``client`` means the first two); without it, all of them run. Every other
 option goes to each benchmark, which takes the ones it knows (see
 ``python bench/NAME.py --help`` for those of one benchmark).
@@ -20,11 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import client_conda
 import client_tokens
 import ingest
+import questions
 
 BENCHMARKS = {  # name: (heading, module)
     "tokens": ("client: token computation", client_tokens),
     "conda": ("client: cost inside conda", client_conda),
     "ingest": ("analytics: ingestion throughput and memory", ingest),
+    "questions": ("analytics: time to answer each question", questions),
 }
 GROUPS = {"client": ("tokens", "conda")}
 
