@@ -25,7 +25,7 @@ from pathlib import Path
 from . import model
 from .formats import FORMATS, Layout, detect
 from .formats.base import MAX_LINE_BYTES
-from .store import load_keys, open_store, pseudonym_sql
+from .store import load_keys, open_store, pseudonym_sql, session_parts_sql
 
 FINGERPRINT_BYTES = 4096
 DETECT_BYTES = 65536
@@ -298,15 +298,18 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
         " WHERE agent_id NOT IN (SELECT agent_id FROM agents)" % flag,
     ]
     insert = """
-    INSERT INTO request_rows
-    SELECT k.ts, CAST(k.ts AS DATE), k.status, k.bytes, d.address_id, r.line_id, g.agent_id, {source_id}
+    CREATE OR REPLACE TEMP TABLE new_rows AS
+    SELECT k.ts, CAST(k.ts AS DATE) AS day, k.status, k.bytes, d.address_id, r.line_id, g.agent_id,
+           {source_id} AS source_id
     FROM checked k
     JOIN request_model r ON r.request_key = coalesce(k.request, '')
     JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
     JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
     WHERE k.reason IS NULL
     """.format(source_id=int(source_id))
-    return [addresses, bad_addresses, lines, agents, *new_dimensions, insert]
+    rows = ["INSERT INTO request_rows SELECT * FROM new_rows",
+            "INSERT INTO session_parts " + session_parts_sql("new_rows"), "DROP TABLE new_rows"]
+    return [addresses, bad_addresses, lines, agents, *new_dimensions, insert, *rows]
 
 
 def _checked_sql(layout, source, raw):

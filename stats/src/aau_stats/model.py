@@ -25,6 +25,9 @@ SUBDIRS = (
 )
 FAMILIES = ("conda", "mamba", "micromamba", "pixi", "rattler", "pip", "uv")
 HEARTBEAT_FILE = "activate-0.0.0-0.conda"
+# A package download, over the request model's columns: a package file served (a failed request is not an
+# install, a HEAD fetches nothing).
+DOWNLOAD = "(kind = 'package' AND status < 400 AND method <> 'HEAD')"
 
 _SUBDIR_RE = "|".join(s.replace("-", "\\-") for s in SUBDIRS)
 # /[t/<token>/]<channel...>/<subdir>/[shards/]<file>
@@ -101,3 +104,28 @@ def agent_fields(ua="user_agent"):
         "nullif(regexp_extract(%s, '(?:^| )(?:Linux|Darwin|Windows|OSX|FreeBSD)/([^ ]+)', 1), '') AS os_version"
         % ua,
     ]
+
+
+# One row per conda process as seen in one day from one address: what most questions need, a few per cent
+# of the requests. Written once over the columns of view ``requests``; the store keeps it up to date at
+# ingest (table ``session_parts``, view ``sessions``), any other engine computes it with this SQL.
+SESSION_KEYS = ("day", "ip", "network", "client_family", "client_version", "python_version", "os_name",
+                "os_version", "aau_version", "c", "s", "e", "a", "i", "o", "m")
+SESSION_MEASURES = (
+    ("requests", "count(*)"),
+    ("downloads", "sum(CASE WHEN %s THEN 1 ELSE 0 END)" % DOWNLOAD),
+    ("heartbeats", "sum(CASE WHEN kind = 'heartbeat' THEN 1 ELSE 0 END)"),
+    ("conda_downloads", "sum(CASE WHEN %s AND name = 'conda' THEN 1 ELSE 0 END)" % DOWNLOAD),
+    ("python_downloads", "sum(CASE WHEN %s AND name = 'python' THEN 1 ELSE 0 END)" % DOWNLOAD),
+    ("first_ts", "min(ts)"),
+    ("last_ts", "max(ts)"),
+)
+# How parts of one session (from several inputs) add up.
+SESSION_MERGE = {"first_ts": "min", "last_ts": "max"}
+
+
+def sessions_sql(requests):
+    """SQL of the sessions of ``requests`` (a table, view or subquery with the columns of ``requests``)."""
+    return "SELECT %s, %s FROM %s r GROUP BY %s" % (
+        ", ".join(SESSION_KEYS), ", ".join("%s AS %s" % (expr, name) for name, expr in SESSION_MEASURES),
+        requests, ", ".join(SESSION_KEYS))

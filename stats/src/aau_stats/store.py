@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from .model import SESSION_MEASURES, SESSION_MERGE
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS request_rows (
     ts TIMESTAMP, day DATE, status INTEGER, bytes BIGINT,
@@ -48,6 +50,15 @@ FROM request_rows r
 JOIN request_lines l ON l.line_id = r.line_id
 JOIN agents g ON g.agent_id = r.agent_id
 JOIN addresses d ON d.address_id = r.address_id;
+CREATE TABLE IF NOT EXISTS session_parts (
+    day DATE, address_id UHUGEINT, agent_id UHUGEINT, source_id INTEGER, {part_columns}
+);
+CREATE OR REPLACE VIEW sessions AS
+SELECT p.day, d.ip, d.network, g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
+       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, {measures}
+FROM (SELECT day, address_id, agent_id, {merged} FROM session_parts GROUP BY day, address_id, agent_id) p
+JOIN agents g ON g.agent_id = p.agent_id
+JOIN addresses d ON d.address_id = p.address_id;
 CREATE TABLE IF NOT EXISTS key_chain (epoch INTEGER, fingerprint VARCHAR, created TIMESTAMP);
 CREATE TABLE IF NOT EXISTS sources (
     source_id INTEGER PRIMARY KEY, path VARCHAR, fingerprint VARCHAR, fingerprint_bytes INTEGER, format VARCHAR,
@@ -57,6 +68,22 @@ CREATE TABLE IF NOT EXISTS rejections (
     source_id INTEGER, reason VARCHAR, lines BIGINT, samples VARCHAR[]
 );
 """
+
+
+SCHEMA = SCHEMA.format(
+    part_columns=", ".join("%s %s" % (name, "TIMESTAMP" if name.endswith("_ts") else "BIGINT")
+                           for name, _ in SESSION_MEASURES),
+    measures=", ".join("p.%s" % name for name, _ in SESSION_MEASURES),
+    merged=", ".join("%s(%s) AS %s" % (SESSION_MERGE.get(name, "sum"), name, name) for name, _ in SESSION_MEASURES),
+)
+
+
+def session_parts_sql(rows):
+    """SQL of the session parts of ``rows`` (columns of ``request_rows``): one row per day, address, agent, input."""
+    measures = ", ".join("%s AS %s" % (expr, name) for name, expr in SESSION_MEASURES)
+    return ("SELECT r.day, r.address_id, r.agent_id, r.source_id, %s FROM %s r"
+            " JOIN request_lines l ON l.line_id = r.line_id GROUP BY r.day, r.address_id, r.agent_id, r.source_id"
+            % (measures, rows))
 
 
 def default_db_path():
@@ -185,4 +212,8 @@ def open_store(db_path):
     con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = '768MB'")
     con.execute(SCHEMA)
+    if (not con.execute("SELECT count(*) FROM session_parts").fetchall()[0][0]
+            and con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]):
+        # A store from before sessions were kept: they are made once from its requests.
+        con.execute("INSERT INTO session_parts " + session_parts_sql("request_rows"))
     return con

@@ -18,10 +18,13 @@ from pathlib import Path
 import duckdb
 from anaconda_anon_usage import grammar
 
+from ..model import sessions_sql
 from ..store import key_path, pseudonym, read_keys
 
 # Enumerating pseudonyms is how an IP range is matched without raw addresses: this many at most per file.
 MAX_IP_VALUES = 1 << 17
+SESSION_COLUMNS = ("day", "ip", "network", "client_family", "aau_version", "c", "s", "e", "m", "requests",
+                   "downloads", "heartbeats", "conda_downloads", "python_downloads", "first_ts")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _ORG = re.compile(r"^%s{1,%d}$" % (grammar.TOKEN_CHARS, grammar.SYSTEM_TOKEN_MAX_LENGTH))
 
@@ -118,6 +121,9 @@ class DuckDBEngine:
             raise QuestionError("%s: the store has no requests yet (run aau-stats ingest first)" % self.db_path)
         self.keys = read_keys(self.db_path)
         self._lookups = 0
+        # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
+        self.has_sessions = "session_parts" in tables and self.scalar(
+            "SELECT (SELECT coalesce(sum(requests), 0) FROM session_parts) = (SELECT count(*) FROM request_rows)")
 
     def rows(self, sql):
         """``(columns, rows)`` of a query."""
@@ -136,6 +142,13 @@ class DuckDBEngine:
             self.con.executemany("INSERT INTO %s VALUES (%s)" % (name, ", ".join("?" * len(columns))), rows)
         return name
 
+    def keep(self, sql):
+        """The result of a query kept as a temporary table, for several queries to read; returns its name."""
+        self._lookups += 1
+        name = "kept_%d" % self._lookups
+        self.con.execute("CREATE TEMP TABLE %s AS %s" % (name, sql))
+        return name
+
     def close(self):
         self.con.close()
 
@@ -152,7 +165,8 @@ class Scope:
     def __init__(self, engine, filters=None):
         self.engine = engine
         self.filters = filters or Filters()
-        self._where = self._conditions()
+        self._where, self._line_where = self._conditions()
+        self._sessions = {}
 
     def _pseudonyms(self, value):
         out = [value]
@@ -162,11 +176,11 @@ class Scope:
 
     def _conditions(self):
         f = self.filters
-        where = []
+        where, line_where = [], []
         if f.channel is not None:
-            where.append("channel = %s" % _quote(f.channel))
+            line_where.append("channel = %s" % _quote(f.channel))
         if f.package is not None:
-            where.append("name = %s" % _quote(f.package))
+            line_where.append("name = %s" % _quote(f.package))
         if f.org is not None:
             self._need_keys("--org")
             where.append("(%s)" % " OR ".join("list_contains(o, %s)" % _quote(v) for v in self._pseudonyms(f.org)))
@@ -178,7 +192,7 @@ class Scope:
             net_table = self.engine.lookup([("value", "VARCHAR")],
                                            [(v,) for n in networks for v in self._pseudonyms(n)])
             where.append("(ip IN (SELECT value FROM %s) OR network IN (SELECT value FROM %s))" % (ip_table, net_table))
-        return where
+        return where, line_where
 
     def _need_keys(self, option):
         if self.engine.keys is None:
@@ -195,8 +209,27 @@ class Scope:
 
     def requests(self, time=True):
         """A ``SELECT`` of the requests in scope (a subquery); ``time=False`` keeps the history before --since."""
-        where = self._where + (self.time_conditions() if time else [])
-        return "(SELECT * FROM requests%s)" % (" WHERE " + " AND ".join(where) if where else "")
+        return _select("requests", self._where + self._line_where + (self.time_conditions() if time else []))
+
+    def sessions(self, time=True):
+        """A kept table of the sessions in scope (see :func:`aau_stats.model.sessions_sql`).
+
+        From the sessions the store keeps, unless a filter looks inside the
+        requests (a channel, a package): then made from the requests in scope.
+        ``time=False`` keeps the history before --since.
+        """
+        if time not in self._sessions:
+            if self._line_where or not self.engine.has_sessions:
+                source = "(%s)" % sessions_sql(self.requests(time))
+            else:
+                source = _select("sessions", self._where + (self.time_conditions() if time else []))
+            # Kept once, with the columns questions read: each reads it several times, and a report asks them all.
+            self._sessions[time] = self.engine.keep("SELECT %s FROM %s s" % (", ".join(SESSION_COLUMNS), source))
+        return self._sessions[time]
+
+
+def _select(relation, where):
+    return "(SELECT * FROM %s%s)" % (relation, " WHERE " + " AND ".join(where) if where else "")
 
 
 def read_ip_file(path):

@@ -14,17 +14,17 @@ TITLE = "Active environments per day"
 def activity(scope):
     engine = scope.engine
     columns, rows = engine.rows("""
-        SELECT day, count(DISTINCT CASE WHEN kind = 'heartbeat' THEN e END) AS environments_by_heartbeat,
+        SELECT day, count(DISTINCT CASE WHEN heartbeats > 0 THEN e END) AS environments_by_heartbeat,
                count(DISTINCT e) AS environments_by_any_request,
-               count(DISTINCT c) AS clients, count(DISTINCT CASE WHEN kind = 'heartbeat' THEN c END) AS _heartbeat_clients,
+               count(DISTINCT c) AS clients, count(DISTINCT CASE WHEN heartbeats > 0 THEN c END) AS _heartbeat_clients,
                count(DISTINCT c) AS _clients
-        FROM {requests} r GROUP BY day ORDER BY day
-    """.format(requests=scope.requests()))
+        FROM {sessions} r GROUP BY day ORDER BY day
+    """.format(sessions=scope.sessions()))
     _, totals = engine.rows("""
-        SELECT count(DISTINCT CASE WHEN kind = 'heartbeat' THEN e END), count(DISTINCT e), count(DISTINCT c),
-               count(DISTINCT CASE WHEN kind = 'heartbeat' THEN c END), count(DISTINCT day)
-        FROM {requests} r
-    """.format(requests=scope.requests()))
+        SELECT count(DISTINCT CASE WHEN heartbeats > 0 THEN e END), count(DISTINCT e), count(DISTINCT c),
+               count(DISTINCT CASE WHEN heartbeats > 0 THEN c END), count(DISTINCT day)
+        FROM {sessions} r
+    """.format(sessions=scope.sessions()))
     by_heartbeat, by_any, clients, heartbeat_clients, days = totals[0]
     headline = [
         Headline("days", days, None),

@@ -9,7 +9,7 @@ their pseudonym, never by value.
 """
 
 from ._answer import Answer, Headline, Table
-from ._sql import NAIVE_VISITOR, address_label, buckets, in_order
+from ._sql import address_label, buckets, in_order
 
 TITLE = "Clients behind each IP address"
 EDGES = (1, 2, 3, 6, 11, 51, 101)
@@ -18,16 +18,18 @@ EDGES = (1, 2, 3, 6, 11, 51, 101)
 def clients_per_ip(scope, top=20):
     engine = scope.engine
     bucket, labels = buckets("clients", EDGES)
-    per_address = """
+    sessions = scope.sessions()
+    # Each session row is one IP + day + user agent: what classic log analyzers count as a unique visitor.
+    per_address = engine.keep("""
         SELECT ip, min(network) AS network, count(DISTINCT c) AS clients, count(DISTINCT e) AS environments,
-               count(*) AS requests, sum(CASE WHEN c IS NULL THEN 1 ELSE 0 END) AS untokened_requests,
-               count(DISTINCT {visitor}) AS naive_visitors
-        FROM {requests} r WHERE ip IS NOT NULL GROUP BY ip
-    """.format(visitor=NAIVE_VISITOR, requests=scope.requests())
+               sum(requests) AS requests, sum(CASE WHEN c IS NULL THEN requests ELSE 0 END) AS untokened_requests,
+               count(*) AS naive_visitors
+        FROM {sessions} r WHERE ip IS NOT NULL GROUP BY ip
+    """.format(sessions=sessions))
     _, top_rows = engine.rows("""
         SELECT {label} AS address, {net_label} AS network, clients, environments, requests, untokened_requests,
-               naive_visitors, clients AS _clients, 1 AS _addresses
-        FROM ({per_address}) a ORDER BY clients DESC, requests DESC, address LIMIT {top}
+               naive_visitors, clients AS _clients
+        FROM {per_address} a ORDER BY clients DESC, requests DESC, address LIMIT {top}
     """.format(label=address_label("ip", engine.keys), net_label=address_label("network", engine.keys),
                per_address=per_address, top=int(top)))
     _, distribution = engine.rows("""
@@ -35,29 +37,33 @@ def clients_per_ip(scope, top=20):
                count(*) AS addresses, sum(clients) AS clients, sum(requests) AS requests,
                sum(naive_visitors) AS naive_visitors,
                CASE WHEN sum(clients) = 0 THEN count(*) ELSE sum(clients) END AS _clients
-        FROM ({per_address}) a GROUP BY 1
+        FROM {per_address} a GROUP BY 1
     """.format(bucket=bucket, per_address=per_address))
+    # One pass for the networks and the totals.
+    per_network = engine.keep("""
+        SELECT network, grouping(network) AS total, count(DISTINCT ip) AS addresses, count(DISTINCT c) AS clients,
+               count(DISTINCT e) AS environments, sum(requests) AS requests,
+               count(DISTINCT CASE WHEN c IS NOT NULL THEN ip END) AS tokened_addresses, count(*) AS visitors
+        FROM {sessions} r GROUP BY GROUPING SETS ((network), ())
+    """.format(sessions=sessions))
     _, networks = engine.rows("""
-        SELECT {net_label} AS network, count(DISTINCT ip) AS addresses, count(DISTINCT c) AS clients,
-               count(DISTINCT e) AS environments, count(*) AS requests, count(DISTINCT c) AS _clients
-        FROM {requests} r WHERE network IS NOT NULL GROUP BY network
+        SELECT {net_label} AS network, addresses, clients, environments, requests, clients AS _clients
+        FROM {per_network} n WHERE total = 0 AND network IS NOT NULL
         ORDER BY clients DESC, requests DESC, network LIMIT {top}
-    """.format(net_label=address_label("network", engine.keys), requests=scope.requests(), top=int(top)))
+    """.format(net_label=address_label("network", engine.keys), per_network=per_network, top=int(top)))
     _, totals = engine.rows("""
-        SELECT count(DISTINCT ip), count(DISTINCT c),
-               count(DISTINCT CASE WHEN c IS NOT NULL THEN ip END),
-               count(DISTINCT {visitor}), count(DISTINCT network)
-        FROM {requests} r
-    """.format(visitor=NAIVE_VISITOR, requests=scope.requests()))
+        SELECT addresses, clients, tokened_addresses, visitors,
+               (SELECT count(*) FROM {per_network} n WHERE total = 0 AND network IS NOT NULL)
+        FROM {per_network} t WHERE total = 1
+    """.format(per_network=per_network))
     addresses, clients, tokened_addresses, visitors, nets = totals[0]
     shared = sum(row[1] for row in distribution if row[0] not in ("none", "1"))
     largest = max((row[2] for row in top_rows), default=0)
-    largest_backing = largest
     headline = [
         Headline("addresses", addresses, clients or addresses),
         Headline("distinct clients", clients, clients),
         Headline("addresses shared by 2 or more clients", shared, clients),
-        Headline("most clients behind one address", largest, largest_backing),
+        Headline("most clients behind one address", largest, largest),
         Headline("mean clients per address with tokens", round(clients / tokened_addresses, 2)
                  if tokened_addresses else None, clients),
         Headline("naive unique visitors (IP + day + user agent)", visitors, clients or addresses),
@@ -68,7 +74,7 @@ def clients_per_ip(scope, top=20):
               in_order(distribution, ["none", *labels])),
         Table("addresses", "The %d addresses with the most clients" % int(top),
               ["address", "network", "clients", "environments", "requests", "untokened_requests",
-               "naive_visitors", "_clients", "_addresses"], top_rows, labels=2),
+               "naive_visitors", "_clients"], top_rows, labels=2),
         Table("networks", "The %d networks (/24, /48) with the most clients" % int(top),
               ["network", "addresses", "clients", "environments", "requests", "_clients"], networks),
     ]

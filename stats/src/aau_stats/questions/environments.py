@@ -17,31 +17,30 @@ reader can weigh them.
 """
 
 from ._answer import Answer, Headline, Table
-from ._sql import DOWNLOAD, buckets, in_order
+from ._sql import buckets, in_order
 
 TITLE = "Environments: how many per client, base or child"
 EDGES = (1, 2, 3, 4, 6, 11)
 RULES = ("conda", "created with python", "first of its client", "later of its client")
 
 
-def roles_sql(requests):
-    """SQL of ``e, role, rule`` for every environment in ``requests`` (used by other questions too)."""
+def roles_sql(sessions):
+    """SQL of ``e, role, rule`` for every environment in ``sessions``."""
     return """
-        WITH tokened AS (SELECT * FROM {requests} r WHERE e IS NOT NULL),
+        WITH tokened AS (SELECT * FROM {sessions} r WHERE e IS NOT NULL),
         env AS (
-            SELECT e, max(CASE WHEN {download} AND name = 'conda' THEN 1 ELSE 0 END) AS has_conda
+            SELECT e, max(CASE WHEN conda_downloads > 0 THEN 1 ELSE 0 END) AS has_conda, min(first_ts) AS first_ts
             FROM tokened GROUP BY e),
         first_session AS (
-            SELECT e, s FROM (
-                SELECT e, s, row_number() OVER (PARTITION BY e ORDER BY ts, s) AS n FROM tokened) f
-            WHERE n = 1),
+            SELECT t.e, min(t.s) AS s FROM tokened t JOIN env ON env.e = t.e AND env.first_ts = t.first_ts
+            GROUP BY t.e),
         created AS (
-            SELECT t.e, max(CASE WHEN {download} AND t.name = 'python' THEN 1 ELSE 0 END) AS with_python
+            SELECT t.e, max(CASE WHEN python_downloads > 0 THEN 1 ELSE 0 END) AS with_python
             FROM tokened t JOIN first_session f ON f.e = t.e AND f.s = t.s GROUP BY t.e),
         firsts AS (
             SELECT DISTINCT e FROM (
                 SELECT c, e, row_number() OVER (PARTITION BY c ORDER BY first_ts, e) AS n
-                FROM (SELECT c, e, min(ts) AS first_ts FROM tokened WHERE c IS NOT NULL GROUP BY c, e) ce) o
+                FROM (SELECT c, e, min(first_ts) AS first_ts FROM tokened WHERE c IS NOT NULL GROUP BY c, e) ce) o
             WHERE n = 1)
         SELECT env.e,
                CASE WHEN has_conda = 1 THEN 'base' WHEN coalesce(with_python, 0) = 1 THEN 'child'
@@ -49,31 +48,30 @@ def roles_sql(requests):
                CASE WHEN has_conda = 1 THEN 'conda' WHEN coalesce(with_python, 0) = 1 THEN 'created with python'
                     WHEN firsts.e IS NOT NULL THEN 'first of its client' ELSE 'later of its client' END AS rule
         FROM env LEFT JOIN created ON created.e = env.e LEFT JOIN firsts ON firsts.e = env.e
-    """.format(requests=requests, download=DOWNLOAD)
+    """.format(sessions=sessions)
 
 
 def environments(scope):
     engine = scope.engine
-    requests = scope.requests()
+    sessions = scope.sessions()
     bucket, labels = buckets("environments", EDGES)
     _, per_client = engine.rows("""
         SELECT {bucket} AS environments_per_client, count(*) AS clients, sum(environments) AS environments,
                count(*) AS _clients
-        FROM (SELECT c, count(DISTINCT e) AS environments FROM {requests} r
+        FROM (SELECT c, count(DISTINCT e) AS environments FROM {sessions} r
               WHERE c IS NOT NULL AND e IS NOT NULL GROUP BY c) k GROUP BY 1
-    """.format(bucket=bucket, requests=requests))
+    """.format(bucket=bucket, sessions=sessions))
     _, roles = engine.rows("""
         SELECT k.role, k.rule, count(DISTINCT k.e) AS environments, count(DISTINCT r.c) AS clients,
-               count(*) AS requests, sum(CASE WHEN {download} THEN 1 ELSE 0 END) AS downloads,
-               count(DISTINCT r.c) AS _clients
-        FROM ({roles}) k JOIN {requests} r ON r.e = k.e GROUP BY 1, 2
-    """.format(roles=roles_sql(requests), requests=requests, download=DOWNLOAD))
+               sum(r.requests) AS requests, sum(r.downloads) AS downloads, count(DISTINCT r.c) AS _clients
+        FROM ({roles}) k JOIN {sessions} r ON r.e = k.e GROUP BY 1, 2
+    """.format(roles=roles_sql(sessions), sessions=sessions))
     roles = in_order(roles, RULES, index=1)
     _, totals = engine.rows("""
         SELECT count(DISTINCT e), count(DISTINCT CASE WHEN e IS NOT NULL THEN c END),
-               sum(CASE WHEN c IS NOT NULL AND e IS NULL THEN 1 ELSE 0 END)
-        FROM {requests} r
-    """.format(requests=requests))
+               sum(CASE WHEN c IS NOT NULL AND e IS NULL THEN requests ELSE 0 END)
+        FROM {sessions} r
+    """.format(sessions=sessions))
     envs, clients, requests_without_env = totals[0]
     base = sum(row[2] for row in roles if row[0] == "base")
     headline = [

@@ -1,11 +1,12 @@
 """New installs versus updates, per package and month.
 
-Within one environment (``e/``), the package downloads of one package name
-in time order are: the first, a **new install**; a later one of a different
-version or build than the one before it, an **update** (downgrades
-included); a later one of the same version and build, a **re-download**
-(a cleared cache, a ``--force-reinstall``). Failed requests, ``HEAD``
-requests and heartbeats are not downloads.
+Within one environment (``e/``), each download of a package is: the first
+download of the package, a **new install**; the first download of a
+version (or build) the environment had not downloaded before, after another
+one, an **update** (downgrades included); any other download of a version
+and build the environment downloaded before, a **re-download** (a cleared
+cache, ``--force-reinstall``, a rollback to a version it had). Failed
+requests, ``HEAD`` requests and heartbeats are not downloads.
 
 An environment that existed before the logs began would make its first
 update look like a new install. So the first ``warm_up_days`` of the data
@@ -14,13 +15,17 @@ and not counted. A first download in an environment already seen during the
 warm-up is counted apart, as ``first_in_older_env``: it is a new install or
 an update of something installed before the logs, and the logs cannot say
 which. Downloads without an environment token are counted apart too.
+
+Counted with aggregates only (no ordering of the downloads): the
+downloads are first grouped by environment, client, package, version,
+build and month, a few per cent of them.
 """
 
 import datetime
 
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
-from ._sql import DOWNLOAD
+from ._sql import DOWNLOAD, MONTH
 
 TITLE = "New installs and updates"
 DEFAULT_WARM_UP_DAYS = 14
@@ -29,7 +34,7 @@ DEFAULT_WARM_UP_DAYS = 14
 def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
     engine = scope.engine
     history = scope.requests(time=False)
-    first_day = engine.scalar("SELECT min(day) FROM %s r" % history)
+    first_day = engine.scalar("SELECT min(day) FROM %s s" % scope.sessions(time=False))
     if first_day is None:
         raise QuestionError("no requests match the filters")
     if scope.filters.since is not None:
@@ -38,42 +43,44 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
         start = first_day + datetime.timedelta(days=int(warm_up_days))
     until = scope.filters.until
     window = "day >= DATE '%s'%s" % (start, " AND day <= DATE '%s'" % until if until else "")
+    versions = engine.keep("""
+        SELECT e, c, name, version, build, {month} AS month, CASE WHEN {window} THEN 1 ELSE 0 END AS counted,
+               CASE WHEN e IS NULL THEN ip END AS untokened_ip, count(*) AS downloads, min(ts) AS first_ts
+        FROM {history} r WHERE {download}
+        GROUP BY e, c, name, version, build, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
+                 CASE WHEN e IS NULL THEN ip END
+    """.format(month=MONTH, window=window, history=history, download=DOWNLOAD))
     columns, rows = engine.rows("""
-        WITH downloads AS (SELECT * FROM {history} r WHERE {download}),
-        env_first AS (SELECT e, min(day) AS env_first_day FROM {history} r WHERE e IS NOT NULL GROUP BY e),
-        ordered AS (
-            SELECT e, c, name, version, build, day,
-                   row_number() OVER w AS n, lag(version) OVER w AS previous_version, lag(build) OVER w AS previous_build
-            FROM downloads WHERE e IS NOT NULL
-            WINDOW w AS (PARTITION BY e, name ORDER BY ts, version, build)),
+        WITH v AS (SELECT e, name, version, build, min(first_ts) AS first_ts FROM {versions}
+                   WHERE e IS NOT NULL GROUP BY e, name, version, build),
+        p AS (SELECT e, name, min(first_ts) AS first_ts FROM v GROUP BY e, name),
+        env AS (SELECT e, min(day) AS first_day FROM {sessions} s WHERE e IS NOT NULL GROUP BY e),
+        firsts AS (
+            SELECT v.name, {first_month} AS month,
+                   sum(CASE WHEN v.first_ts = p.first_ts AND env.first_day >= DATE '{start}' THEN 1 ELSE 0 END)
+                       AS new_installs,
+                   sum(CASE WHEN v.first_ts > p.first_ts THEN 1 ELSE 0 END) AS updates,
+                   sum(CASE WHEN v.first_ts = p.first_ts AND env.first_day < DATE '{start}' THEN 1 ELSE 0 END)
+                       AS first_in_older_env
+            FROM v JOIN p ON p.e = v.e AND p.name = v.name JOIN env ON env.e = v.e
+            WHERE {first_window} GROUP BY 1, 2),
         counted AS (
-            SELECT o.*, f.env_first_day FROM ordered o JOIN env_first f ON f.e = o.e WHERE {window}),
-        untokened AS (
-            SELECT name, substr(CAST(day AS VARCHAR), 1, 7) AS month, count(*) AS downloads,
-                   count(DISTINCT ip) AS addresses
-            FROM downloads WHERE e IS NULL AND {window} GROUP BY 1, 2),
-        tokened AS (
-            SELECT name, substr(CAST(day AS VARCHAR), 1, 7) AS month,
-                   sum(CASE WHEN n = 1 AND env_first_day >= DATE '{start}' THEN 1 ELSE 0 END) AS new_installs,
-                   sum(CASE WHEN n > 1 AND (version <> previous_version OR build <> previous_build)
-                            THEN 1 ELSE 0 END) AS updates,
-                   sum(CASE WHEN n > 1 AND version = previous_version AND build = previous_build
-                            THEN 1 ELSE 0 END) AS redownloads,
-                   sum(CASE WHEN n = 1 AND env_first_day < DATE '{start}' THEN 1 ELSE 0 END) AS first_in_older_env,
-                   count(DISTINCT e) AS environments, count(DISTINCT c) AS clients
-            FROM counted GROUP BY 1, 2)
-        SELECT coalesce(t.name, u.name) AS package, coalesce(t.month, u.month) AS month,
-               coalesce(new_installs, 0) AS new_installs, coalesce(updates, 0) AS updates,
-               coalesce(redownloads, 0) AS redownloads, coalesce(first_in_older_env, 0) AS first_in_older_env,
-               coalesce(u.downloads, 0) AS untokened_downloads,
-               coalesce(environments, 0) AS environments, coalesce(clients, 0) AS clients,
-               coalesce(clients, 0) AS _clients, coalesce(u.addresses, 0) AS _addresses
-        FROM tokened t FULL OUTER JOIN untokened u ON u.name = t.name AND u.month = t.month
-    """.format(history=history, download=DOWNLOAD, window=window, start=start))
+            SELECT name, month, sum(CASE WHEN e IS NOT NULL THEN downloads ELSE 0 END) AS tokened,
+                   sum(CASE WHEN e IS NULL THEN downloads ELSE 0 END) AS untokened_downloads,
+                   count(DISTINCT e) AS environments, count(DISTINCT CASE WHEN e IS NOT NULL THEN c END) AS clients,
+                   count(DISTINCT untokened_ip) AS addresses
+            FROM {versions} d WHERE counted = 1 GROUP BY 1, 2)
+        SELECT k.name AS package, k.month, coalesce(f.new_installs, 0) AS new_installs,
+               coalesce(f.updates, 0) AS updates,
+               k.tokened - coalesce(f.new_installs + f.updates + f.first_in_older_env, 0) AS redownloads,
+               coalesce(f.first_in_older_env, 0) AS first_in_older_env, k.untokened_downloads,
+               k.environments, k.clients, k.clients AS _clients, k.addresses AS _addresses
+        FROM counted k LEFT JOIN firsts f ON f.name = k.name AND f.month = k.month
+    """.format(versions=versions, sessions=scope.sessions(time=False), start=start,
+               first_month=MONTH.replace("day", "CAST(v.first_ts AS DATE)"),
+               first_window=window.replace("day", "CAST(v.first_ts AS DATE)")))
     rows.sort(key=lambda row: (-(row[2] + row[3] + row[4] + row[5]), row[0], row[1]))
-    clients = engine.scalar("""
-        SELECT count(DISTINCT c) FROM {history} r WHERE {download} AND e IS NOT NULL AND {window}
-    """.format(history=history, download=DOWNLOAD, window=window))
+    clients = engine.scalar("SELECT count(DISTINCT c) FROM %s d WHERE counted = 1 AND e IS NOT NULL" % versions)
 
     def total(column):
         return sum(row[columns.index(column)] for row in rows)

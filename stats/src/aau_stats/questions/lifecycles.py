@@ -16,24 +16,26 @@ CLASSES = ("ephemeral", "long-lived")
 
 
 def classified_sql(scope, token, min_days, min_sessions):
+    """SQL of ``id, lifecycle, first_day`` for every client (``token="c"``) or environment (``"e"``) in scope."""
     return """
-        SELECT {token} AS id, CASE WHEN count(DISTINCT day) >= {days} AND count(DISTINCT s) >= {sessions}
+        SELECT {token} AS id, CASE WHEN count(DISTINCT day) >= {days} AND count(DISTINCT s) >= {processes}
                                    THEN 'long-lived' ELSE 'ephemeral' END AS lifecycle,
                min(day) AS first_day
-        FROM {requests} r WHERE {token} IS NOT NULL GROUP BY {token}
-    """.format(token=token, days=int(min_days), sessions=int(min_sessions), requests=scope.requests())
+        FROM {sessions} r WHERE {token} IS NOT NULL GROUP BY {token}
+    """.format(token=token, days=int(min_days), processes=int(min_sessions), sessions=scope.sessions())
 
 
 def lifecycles(scope, min_days=2, min_sessions=2):
     engine = scope.engine
-    clients = classified_sql(scope, "c", min_days, min_sessions)
+    sessions = scope.sessions()
+    clients = engine.keep(classified_sql(scope, "c", min_days, min_sessions))
     envs = classified_sql(scope, "e", min_days, min_sessions)
     _, summary = engine.rows("""
-        SELECT 'clients' AS what, lifecycle, count(*) AS count, count(*) AS _clients FROM ({clients}) k GROUP BY 2
+        SELECT 'clients' AS what, lifecycle, count(*) AS count, count(*) AS _clients FROM {clients} k GROUP BY 2
         UNION ALL
         SELECT 'environments', k.lifecycle, count(DISTINCT k.id), count(DISTINCT r.c)
-        FROM ({envs}) k JOIN {requests} r ON r.e = k.id GROUP BY 2
-    """.format(clients=clients, envs=envs, requests=scope.requests()))
+        FROM ({envs}) k JOIN {sessions} r ON r.e = k.id GROUP BY 2
+    """.format(clients=clients, envs=envs, sessions=sessions))
     totals = {what: sum(row[2] for row in summary if row[0] == what) for what in ("clients", "environments")}
     summary = sorted(([what, lifecycle, count, round(count / totals[what], 4), backing]
                       for what, lifecycle, count, backing in summary), key=lambda row: (row[0], row[1]))
@@ -41,15 +43,15 @@ def lifecycles(scope, min_days=2, min_sessions=2):
         SELECT {month} AS month, k.lifecycle, count(DISTINCT r.c) AS active_clients,
                count(DISTINCT CASE WHEN k.first_day = r.day THEN r.c END) AS new_clients,
                count(DISTINCT r.c) AS _clients
-        FROM {requests} r JOIN ({clients}) k ON k.id = r.c GROUP BY 1, 2 ORDER BY 1, 2
-    """.format(month=MONTH, requests=scope.requests(), clients=clients))
+        FROM {sessions} r JOIN {clients} k ON k.id = r.c GROUP BY 1, 2 ORDER BY 1, 2
+    """.format(month=MONTH.replace("day", "r.day"), sessions=sessions, clients=clients))
     _, untokened = engine.rows("""
         SELECT CASE WHEN aau_version IS NOT NULL THEN 'conda, tokens turned off (aau/ only)'
                     WHEN client_family IS NULL THEN 'no user agent'
                     ELSE client_family || ', no tokens' END AS sender,
-               count(*) AS requests, count(DISTINCT ip) AS addresses, count(DISTINCT ip) AS _addresses
-        FROM {requests} r WHERE c IS NULL GROUP BY 1 ORDER BY 2 DESC, 1
-    """.format(requests=scope.requests()))
+               sum(requests) AS requests, count(DISTINCT ip) AS addresses, count(DISTINCT ip) AS _addresses
+        FROM {sessions} r WHERE c IS NULL GROUP BY 1 ORDER BY 2 DESC, 1
+    """.format(sessions=sessions))
     by_class = {(row[0], row[1]): row for row in summary}
 
     def share(what, lifecycle):

@@ -39,25 +39,29 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50):
     where = DOWNLOAD
     if packages:
         where += " AND name IN (%s)" % ", ".join("'%s'" % p.replace("'", "''") for p in packages)
-    select = ", ".join("%s AS %s" % (expr, name) for name, expr in groups)
+    names = [name for name, _ in groups]
+    # One pass: the groups, and the totals (the empty grouping set).
     columns, rows = engine.rows("""
-        SELECT {select}, count(*) AS counts, count(DISTINCT c) AS clients, count(DISTINCT e) AS environments,
-               count(DISTINCT c) AS _clients, count(DISTINCT coalesce(c, ip)) AS _sources
-        FROM {requests} r WHERE {where}
-        GROUP BY {keys} ORDER BY clients DESC, counts DESC, {keys}
-    """.format(select=select, requests=scope.requests(), where=where,
-               keys=", ".join(str(i + 1) for i in range(len(groups)))))
-    _, totals = engine.rows("""
-        SELECT count(*), count(DISTINCT c), count(DISTINCT e), count(DISTINCT name),
-               count(DISTINCT coalesce(c, ip)) FROM {requests} r WHERE {where}
-    """.format(requests=scope.requests(), where=where))
-    downloads, clients, envs, names, sources = totals[0]
+        SELECT {names}, grouping({first}) AS _total, count(*) AS counts, count(DISTINCT c) AS clients,
+               count(DISTINCT e) AS environments, count(DISTINCT c) AS _clients,
+               count(DISTINCT coalesce(c, ip)) AS _sources, count(DISTINCT pkg_name) AS _names
+        FROM (SELECT {select}, c, e, ip FROM {requests} r WHERE {where}) d
+        GROUP BY GROUPING SETS (({names}), ())
+    """.format(names=", ".join(names), first=names[0], requests=scope.requests(), where=where,
+               select=", ".join("%s AS %s" % (expr, name) for name, expr in groups)))
+    total = columns.index("_total")
+    totals = [row for row in rows if row[total]]
+    downloads, clients, envs, _, sources, packages_seen = totals[0][total + 1:] if totals else (0, 0, 0, 0, 0, 0)
+    rows = [row[:total] + row[total + 1:-1] for row in rows if not row[total]]
+    columns = columns[:total] + columns[total + 1:-1]
+    counts = columns.index("counts")
+    rows.sort(key=lambda row: (-row[counts + 1], -row[counts], [str(v) for v in row[:counts]]))
     shown = rows if packages or by or monthly else rows[:int(top)]
     headline = [
         Headline("downloads", downloads, sources),
         Headline("distinct clients downloading", clients, clients),
         Headline("distinct environments", envs, clients),
-        Headline("packages", names, None),
+        Headline("packages", packages_seen, None),
         Headline("downloads per client", round(downloads / clients, 2) if clients else None, clients),
     ]
     title = "Downloads and distinct clients by " + ", ".join(name for name, _ in groups)

@@ -18,31 +18,31 @@ def seats(scope, min_days=2, min_sessions=2):
     if scope.filters.ips is None and scope.filters.org is None:
         raise QuestionError("seats: give --ips FILE or --org TOKEN (the organization to size)")
     engine = scope.engine
-    requests = scope.requests()
-    clients = classified_sql(scope, "c", min_days, min_sessions)
+    sessions = scope.sessions()
+    clients = engine.keep(classified_sql(scope, "c", min_days, min_sessions))
     _, monthly = engine.rows("""
         SELECT {month} AS month, count(DISTINCT r.c) AS clients,
                count(DISTINCT CASE WHEN k.lifecycle = 'long-lived' THEN r.c END) AS long_lived_clients,
                count(DISTINCT r.e) AS environments, count(DISTINCT r.ip) AS addresses,
-               sum(CASE WHEN r.c IS NULL THEN 1 ELSE 0 END) AS untokened_requests,
+               sum(CASE WHEN r.c IS NULL THEN r.requests ELSE 0 END) AS untokened_requests,
                count(DISTINCT r.c) AS _clients, count(DISTINCT CASE WHEN r.c IS NULL THEN r.ip END) AS _addresses
-        FROM {requests} r LEFT JOIN ({clients}) k ON k.id = r.c GROUP BY 1 ORDER BY 1
-    """.format(month=MONTH, requests=requests, clients=clients))
+        FROM {sessions} r LEFT JOIN {clients} k ON k.id = r.c GROUP BY 1 ORDER BY 1
+    """.format(month=MONTH.replace("day", "r.day"), sessions=sessions, clients=clients))
     _, machines = engine.rows("""
         SELECT {month} AS month, count(DISTINCT machine) AS machines, count(DISTINCT c) AS _clients
-        FROM (SELECT day, c, unnest(m) AS machine FROM {requests} r) t GROUP BY 1
-    """.format(month=MONTH, requests=requests))
+        FROM (SELECT day, c, unnest(m) AS machine FROM {sessions} r) t GROUP BY 1
+    """.format(month=MONTH, sessions=sessions))
     per_month = dict((row[0], row[1:]) for row in machines)
     rows = [[*row[:5], per_month.get(row[0], (0, 0))[0], *row[5:]] for row in monthly]
     _, totals = engine.rows("""
         SELECT count(DISTINCT r.c), count(DISTINCT CASE WHEN k.lifecycle = 'long-lived' THEN r.c END),
                count(DISTINCT CASE WHEN k.lifecycle = 'ephemeral' THEN r.c END), count(DISTINCT r.e),
                count(DISTINCT r.ip)
-        FROM {requests} r LEFT JOIN ({clients}) k ON k.id = r.c
-    """.format(requests=requests, clients=clients))
+        FROM {sessions} r LEFT JOIN {clients} k ON k.id = r.c
+    """.format(sessions=sessions, clients=clients))
     all_clients, long_lived, ephemeral, envs, addresses = totals[0]
     machine_total = engine.scalar("SELECT count(DISTINCT machine) FROM (SELECT unnest(m) AS machine FROM %s r) t"
-                                  % requests)
+                                  % sessions)
     headline = [
         Headline("clients", all_clients, all_clients),
         Headline("long-lived clients (seats)", long_lived, all_clients),
