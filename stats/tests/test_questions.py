@@ -8,6 +8,8 @@ from aau_stats.ingest import ingest
 from aau_stats.questions import Filters, QuestionError, ask, read_advisories
 from question_logs import population_log
 
+from store_helpers import rows
+
 
 @pytest.fixture(scope="module", params=["raw", "pseudonyms"])
 def store(request, tmp_path_factory):
@@ -345,3 +347,59 @@ def test_report_of_an_organization_has_its_seats(store, tmp_path):
 
     html = build_report(store, Filters.build(org="acme"), min_clients=1)
     assert 'id="seats"' in html and 'id="exposure"' not in html
+
+
+SESSION_QUESTIONS = {"clients-per-ip": {}, "lifecycles": {}, "environments": {}, "installs": {"warm_up_days": 1},
+                     "activity": {}, "seats": {"filters": Filters.build(org="acme")}}
+
+
+def answers(db, engine_change=None):
+    from aau_stats.questions import QUESTIONS, DuckDBEngine, Scope
+
+    out = {}
+    for name, options in SESSION_QUESTIONS.items():
+        options = dict(options)
+        with DuckDBEngine(db) as engine:
+            if engine_change:
+                engine_change(engine)
+            answer = QUESTIONS[name](Scope(engine, options.pop("filters", None)), **options)
+        out[name] = ([(h.label, h.value) for h in answer.headline], [t.records() for t in answer.tables])
+    return out
+
+
+def test_kept_sessions_answer_as_the_requests_do(store):
+    """The sessions kept at ingest and the same sessions made from the requests give the same answers."""
+    assert answers(store) == answers(store, lambda engine: setattr(engine, "has_sessions", False))
+
+
+def test_a_session_split_across_inputs_counts_once(tmp_path, store):
+    lines = population_log().splitlines(keepends=True)
+    parts = [tmp_path / "access.log.1", tmp_path / "access.log"]
+    parts[0].write_text("".join(lines[: len(lines) // 2]))
+    parts[1].write_text("".join(lines[len(lines) // 2:]))
+    db = tmp_path / "split.duckdb"
+    for part in parts:
+        ingest([str(part)], db, raw="raw" in str(store))
+    whole = answers(store)
+    split = answers(db)
+    assert split["clients-per-ip"][0] == whole["clients-per-ip"][0]
+    assert split["lifecycles"] == whole["lifecycles"] and split["environments"] == whole["environments"]
+
+
+def test_a_store_without_kept_sessions_is_answered_then_given_them(tmp_path):
+    import duckdb
+
+    log = tmp_path / "access.log"
+    log.write_text(population_log())
+    db = tmp_path / "old.duckdb"
+    ingest([str(log)], db, raw=True)
+    before = answers(db)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM session_parts")  # as a store made before sessions were kept
+    con.close()
+    assert answers(db) == before  # made from the requests
+    more = tmp_path / "more.log"
+    more.write_text("")
+    ingest([str(more)], db, raw=True)  # any ingest makes the sessions of the old requests
+    assert rows(db, "SELECT sum(requests) FROM session_parts") == rows(db, "SELECT count(*) FROM request_rows")
+    assert answers(db) == before
