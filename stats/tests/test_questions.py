@@ -395,11 +395,11 @@ def test_a_store_without_kept_sessions_is_answered_then_given_them(tmp_path):
     ingest([str(log)], db, raw=True)
     before = answers(db)
     con = duckdb.connect(str(db))
-    con.execute("DELETE FROM session_parts")  # as a store made before sessions were kept
+    con.execute("DELETE FROM session_rows")  # as a store made before sessions were kept
     con.close()
     assert answers(db) == before  # made from the requests
     more = tmp_path / "more.log"
     more.write_text("")
     ingest([str(more)], db, raw=True)  # any ingest makes the sessions of the old requests
-    assert rows(db, "SELECT sum(requests) FROM session_parts") == rows(db, "SELECT count(*) FROM request_rows")
+    assert rows(db, "SELECT sum(requests) FROM session_rows") == rows(db, "SELECT count(*) FROM request_rows")
     assert answers(db) == before

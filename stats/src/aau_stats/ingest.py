@@ -25,7 +25,7 @@ from pathlib import Path
 from . import model
 from .formats import FORMATS, Layout, detect
 from .formats.base import MAX_LINE_BYTES
-from .store import load_keys, open_store, pseudonym_sql, session_parts_sql
+from .store import load_keys, open_store, pseudonym_sql, session_rows_statements
 
 FINGERPRINT_BYTES = 4096
 DETECT_BYTES = 65536
@@ -308,7 +308,7 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     WHERE k.reason IS NULL
     """.format(source_id=int(source_id))
     rows = ["INSERT INTO request_rows SELECT * FROM new_rows",
-            "INSERT INTO session_parts " + session_parts_sql("new_rows"), "DROP TABLE new_rows"]
+            *session_rows_statements("new_rows"), "DROP TABLE new_rows"]
     return [addresses, bad_addresses, lines, agents, *new_dimensions, insert, *rows]
 
 

@@ -108,7 +108,7 @@ def agent_fields(ua="user_agent"):
 
 # One row per conda process as seen in one day from one address: what most questions need, a few per cent
 # of the requests. Written once over the columns of view ``requests``; the store keeps it up to date at
-# ingest (table ``session_parts``, view ``sessions``), any other engine computes it with this SQL.
+# ingest (table ``session_rows``, view ``sessions``), any other engine computes it with this SQL.
 SESSION_KEYS = ("day", "ip", "network", "client_family", "client_version", "python_version", "os_name",
                 "os_version", "aau_version", "c", "s", "e", "a", "i", "o", "m")
 SESSION_MEASURES = (

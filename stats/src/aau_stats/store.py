@@ -50,13 +50,13 @@ FROM request_rows r
 JOIN request_lines l ON l.line_id = r.line_id
 JOIN agents g ON g.agent_id = r.agent_id
 JOIN addresses d ON d.address_id = r.address_id;
-CREATE TABLE IF NOT EXISTS session_parts (
-    day DATE, address_id UHUGEINT, agent_id UHUGEINT, source_id INTEGER, {part_columns}
+CREATE TABLE IF NOT EXISTS session_rows (
+    day DATE, address_id UHUGEINT, agent_id UHUGEINT, {part_columns}
 );
 CREATE OR REPLACE VIEW sessions AS
 SELECT p.day, d.ip, d.network, g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
        g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, {measures}
-FROM (SELECT day, address_id, agent_id, {merged} FROM session_parts GROUP BY day, address_id, agent_id) p
+FROM session_rows p
 JOIN agents g ON g.agent_id = p.agent_id
 JOIN addresses d ON d.address_id = p.address_id;
 CREATE TABLE IF NOT EXISTS key_chain (epoch INTEGER, fingerprint VARCHAR, created TIMESTAMP);
@@ -74,16 +74,31 @@ SCHEMA = SCHEMA.format(
     part_columns=", ".join("%s %s" % (name, "TIMESTAMP" if name.endswith("_ts") else "BIGINT")
                            for name, _ in SESSION_MEASURES),
     measures=", ".join("p.%s" % name for name, _ in SESSION_MEASURES),
-    merged=", ".join("%s(%s) AS %s" % (SESSION_MERGE.get(name, "sum"), name, name) for name, _ in SESSION_MEASURES),
 )
+_SESSION_KEY = ("day", "address_id", "agent_id")
 
 
-def session_parts_sql(rows):
-    """SQL of the session parts of ``rows`` (columns of ``request_rows``): one row per day, address, agent, input."""
+def session_rows_statements(rows):
+    """SQL that adds the requests of ``rows`` (a table with the columns of ``request_rows``) to ``session_rows``.
+
+    One row per day, address and user agent: a session that also has
+    requests in an earlier input (a log rotated in the middle of it) is
+    added to, so that the view needs no grouping.
+    """
     measures = ", ".join("%s AS %s" % (expr, name) for name, expr in SESSION_MEASURES)
-    return ("SELECT r.day, r.address_id, r.agent_id, r.source_id, %s FROM %s r"
-            " JOIN request_lines l ON l.line_id = r.line_id GROUP BY r.day, r.address_id, r.agent_id, r.source_id"
-            % (measures, rows))
+    match = " AND ".join("p.%s = n.%s" % (k, k) for k in _SESSION_KEY)
+    merged = ", ".join(
+        "%s = %s" % (name, "%s(p.%s, n.%s)" % ({"min": "least", "max": "greatest"}[SESSION_MERGE[name]], name, name)
+                     if name in SESSION_MERGE else "p.%s + n.%s" % (name, name))
+        for name, _ in SESSION_MEASURES)
+    return [
+        "CREATE OR REPLACE TEMP TABLE new_sessions AS SELECT r.day, r.address_id, r.agent_id, %s FROM %s r"
+        " JOIN request_lines l ON l.line_id = r.line_id GROUP BY r.day, r.address_id, r.agent_id" % (measures, rows),
+        "UPDATE session_rows p SET %s FROM new_sessions n WHERE %s" % (merged, match),
+        "INSERT INTO session_rows SELECT n.* FROM new_sessions n WHERE NOT EXISTS"
+        " (SELECT 1 FROM session_rows p WHERE %s)" % match,
+        "DROP TABLE new_sessions",
+    ]
 
 
 def default_db_path():
@@ -212,8 +227,9 @@ def open_store(db_path):
     con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = '768MB'")
     con.execute(SCHEMA)
-    if (not con.execute("SELECT count(*) FROM session_parts").fetchall()[0][0]
+    if (not con.execute("SELECT count(*) FROM session_rows").fetchall()[0][0]
             and con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]):
         # A store from before sessions were kept: they are made once from its requests.
-        con.execute("INSERT INTO session_parts " + session_parts_sql("request_rows"))
+        for statement in session_rows_statements("request_rows"):
+            con.execute(statement)
     return con

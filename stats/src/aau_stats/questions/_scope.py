@@ -122,8 +122,8 @@ class DuckDBEngine:
         self.keys = read_keys(self.db_path)
         self._lookups = 0
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
-        self.has_sessions = "session_parts" in tables and self.scalar(
-            "SELECT (SELECT coalesce(sum(requests), 0) FROM session_parts) = (SELECT count(*) FROM request_rows)")
+        self.has_sessions = "session_rows" in tables and self.scalar(
+            "SELECT (SELECT coalesce(sum(requests), 0) FROM session_rows) = (SELECT count(*) FROM request_rows)")
 
     def rows(self, sql):
         """``(columns, rows)`` of a query."""
