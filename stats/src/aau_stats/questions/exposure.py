@@ -24,8 +24,10 @@ def exposure(scope, advisories, list_machines=False):
     engine = scope.engine
     requests = scope.requests()
     names = sorted({a.package for a in advisories})
-    _, seen = engine.rows("SELECT DISTINCT name, version FROM %s r WHERE %s AND name IN (%s)" % (
+    # The downloads of the advisories' packages, read once.
+    downloads = engine.keep("SELECT name, version, e, c, ts FROM %s r WHERE %s AND e IS NOT NULL AND name IN (%s)" % (
         requests, DOWNLOAD, ", ".join("'%s'" % n.replace("'", "''") for n in names)))
+    _, seen = engine.rows("SELECT DISTINCT name, version FROM %s d" % downloads)
     verdicts, unreadable = [], set()
     for advisory in advisories:
         spec = advisory.matcher()
@@ -39,19 +41,21 @@ def exposure(scope, advisories, list_machines=False):
             verdicts.append((advisory.id, name, text, spec.matches(parsed)))
     table = engine.lookup([("advisory", "VARCHAR"), ("name", "VARCHAR"), ("version", "VARCHAR"),
                            ("affected", "BOOLEAN")], verdicts)
+    hits = engine.keep("""
+        SELECT v.advisory, v.affected, d.e, d.c, d.ts
+        FROM {downloads} d JOIN {table} v ON v.name = d.name AND v.version = d.version
+    """.format(downloads=downloads, table=table))
+    kept_states = engine.keep("""
+        WITH exposed AS (SELECT advisory, e, min(ts) AS exposed_at FROM {hits} h WHERE affected GROUP BY 1, 2)
+        SELECT x.advisory, x.e, x.exposed_at, min(h.ts) AS fixed_at
+        FROM exposed x LEFT JOIN {hits} h
+          ON h.advisory = x.advisory AND h.e = x.e AND NOT h.affected AND h.ts > x.exposed_at
+        GROUP BY 1, 2, 3
+    """.format(hits=hits))
     states = """
-        WITH hits AS (
-            SELECT v.advisory, v.affected, d.e, d.c, d.ts, d.day
-            FROM {requests} d JOIN {table} v ON v.name = d.name AND v.version = d.version
-            WHERE {download} AND d.e IS NOT NULL),
-        exposed AS (SELECT advisory, e, min(ts) AS exposed_at FROM hits WHERE affected GROUP BY 1, 2),
-        states AS (
-            SELECT x.advisory, x.e, x.exposed_at, min(h.ts) AS fixed_at
-            FROM exposed x LEFT JOIN hits h
-              ON h.advisory = x.advisory AND h.e = x.e AND NOT h.affected AND h.ts > x.exposed_at
-            GROUP BY 1, 2, 3),
-        env_clients AS (SELECT DISTINCT advisory, e, c FROM hits WHERE affected AND c IS NOT NULL)
-    """.format(requests=requests, table=table, download=DOWNLOAD)
+        WITH states AS (SELECT * FROM {states}),
+        env_clients AS (SELECT DISTINCT advisory, e, c FROM {hits} h WHERE affected AND c IS NOT NULL)
+    """.format(states=kept_states, hits=hits)
     columns, rows = engine.rows(states + """,
         clients AS (
             SELECT k.advisory, k.c, min(CASE WHEN s.fixed_at IS NULL THEN 0 ELSE 1 END) AS all_fixed
