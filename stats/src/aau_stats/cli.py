@@ -36,6 +36,13 @@ def build_parser():
     export.add_argument("--parquet", required=True, metavar="DIR", help="the directory to write (replaced)")
     commands.add_parser("rotate-key", help="add a new pseudonym key and re-key every stored pseudonym")
     _add_questions(commands)
+    sim = commands.add_parser("simulate", help="write the access log of a simulated conda population, and its truth")
+    sim.add_argument("--out", required=True, metavar="DIR", help="where access.log, truth.json and advisories.csv go")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--days", type=int, default=30)
+    sim.add_argument("--desktops", type=int, default=40, help="desktop users at addresses of their own")
+    sim.add_argument("--offices", type=int, default=3, help="offices of several users behind one address")
+    sim.add_argument("--ci-jobs-per-day", type=int, default=4)
     return parser
 
 
@@ -212,9 +219,22 @@ def _report(args, db):
     return 0
 
 
+def _simulate(args):
+    from .simulate import Config, simulate
+
+    config = Config(seed=args.seed, days=args.days, desktops=args.desktops, offices=args.offices,
+                    ci_jobs_per_day=args.ci_jobs_per_day)
+    truth = simulate(config, args.out)
+    sys.stdout.write("%d requests of %d clients written to %s (truth in truth.json)\n" % (
+        truth["lines"], truth["answers"]["clients"], Path(args.out) / "access.log"))
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     db = args.db or default_db_path()
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command in QUESTION_HELP or args.command == "report":
         try:
             return (_report if args.command == "report" else _answer)(args, db)

@@ -8,8 +8,10 @@ that applies:
 2. ``created with python``: an environment whose first conda process
    downloaded ``python`` is a child (``conda create -n x python``: the
    installer, not conda, creates base);
-3. ``first of its client``: the environment a client was first seen with is
-   base (conda's first commands after an install run in base);
+3. ``first of its client``: for a client with no environment found base by
+   rule 1, the first environment it was seen with among those rules 1 and 2
+   left undecided is base (conda's first commands after an install run in
+   base);
 4. ``later of its client``: any other environment is a child.
 
 The rule that decided each environment is reported beside the counts, so a
@@ -37,17 +39,24 @@ def roles_sql(sessions):
         created AS (
             SELECT t.e, max(CASE WHEN python_downloads > 0 THEN 1 ELSE 0 END) AS with_python
             FROM tokened t JOIN first_session f ON f.e = t.e AND f.s = t.s GROUP BY t.e),
+        decided AS (
+            SELECT env.e, env.has_conda, coalesce(created.with_python, 0) AS with_python
+            FROM env LEFT JOIN created ON created.e = env.e),
+        client_envs AS (SELECT c, e, min(first_ts) AS first_ts FROM tokened WHERE c IS NOT NULL GROUP BY c, e),
+        clients_with_base AS (
+            SELECT DISTINCT k.c FROM client_envs k JOIN decided d ON d.e = k.e WHERE d.has_conda = 1),
         firsts AS (
             SELECT DISTINCT e FROM (
-                SELECT c, e, row_number() OVER (PARTITION BY c ORDER BY first_ts, e) AS n
-                FROM (SELECT c, e, min(first_ts) AS first_ts FROM tokened WHERE c IS NOT NULL GROUP BY c, e) ce) o
+                SELECT k.c, k.e, row_number() OVER (PARTITION BY k.c ORDER BY k.first_ts, k.e) AS n
+                FROM client_envs k JOIN decided d ON d.e = k.e
+                WHERE d.has_conda = 0 AND d.with_python = 0 AND k.c NOT IN (SELECT c FROM clients_with_base)) o
             WHERE n = 1)
-        SELECT env.e,
-               CASE WHEN has_conda = 1 THEN 'base' WHEN coalesce(with_python, 0) = 1 THEN 'child'
+        SELECT d.e,
+               CASE WHEN has_conda = 1 THEN 'base' WHEN with_python = 1 THEN 'child'
                     WHEN firsts.e IS NOT NULL THEN 'base' ELSE 'child' END AS role,
-               CASE WHEN has_conda = 1 THEN 'conda' WHEN coalesce(with_python, 0) = 1 THEN 'created with python'
+               CASE WHEN has_conda = 1 THEN 'conda' WHEN with_python = 1 THEN 'created with python'
                     WHEN firsts.e IS NOT NULL THEN 'first of its client' ELSE 'later of its client' END AS rule
-        FROM env LEFT JOIN created ON created.e = env.e LEFT JOIN firsts ON firsts.e = env.e
+        FROM decided d LEFT JOIN firsts ON firsts.e = d.e
     """.format(sessions=sessions)
 
 
@@ -89,8 +98,8 @@ def environments(scope):
     ]
     notes = [
         "Base or child is derived, first rule that applies: an environment that downloaded conda is base;"
-        " one whose first conda process downloaded python is a child; the first environment a client was"
-        " seen with is base; any other is a child.",
+        " one whose first conda process downloaded python is a child; for a client with no base found so far,"
+        " the first of its other environments is base; any other is a child.",
         "An environment token shared by several clients (a copied container image) is one environment.",
     ]
     if requests_without_env:

@@ -1,0 +1,61 @@
+"""The simulated population: real token files made by the client, and the analytics measured against its truth."""
+
+import json
+import re
+
+import pytest
+from aau_stats.ingest import ingest
+from aau_stats.questions import read_advisories
+from aau_stats.simulate import Config, accuracy, simulate
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("simulated")
+    truth = simulate(Config(seed=1), out)
+    db = out / "store.duckdb"
+    (report,) = ingest([str(out / "access.log")], db, raw=True)
+    assert report.lines == report.parsed == truth["lines"]
+    return out, truth, db
+
+
+def test_tokens_come_from_the_clients_own_token_files(simulated):
+    out, truth, _ = simulated
+    log = (out / "access.log").read_text()
+    in_log = set(re.findall(r" c/([A-Za-z0-9_-]{22}) ", log))
+    on_disk = {path.read_text().split()[0] for path in (out / "scratch" / "people").glob("*/home/.conda/aau_token")}
+    assert in_log == on_disk == set(truth["tokens"]["clients"])
+    envs_in_log = set(re.findall(r" e/([A-Za-z0-9_-]{22})", log))
+    envs_on_disk = {p.read_text().split()[0] for p in (out / "scratch" / "people").glob("*/miniconda3/**/etc/aau_token")}
+    assert envs_in_log == envs_on_disk == set(truth["tokens"]["environments"])
+    sessions = re.findall(r" s/([A-Za-z0-9_-]{22}) ", log)
+    assert len(set(sessions)) > len(in_log)  # a new session token in every process
+    assert re.search(r'aau/[0-9.]+"$', log, re.M)  # users who turned the tokens off send only aau/
+    assert re.search(r'"pixi/[^"]*"$', log, re.M)  # tools with no tokens
+
+
+def test_the_same_seed_gives_the_same_population(tmp_path):
+    first = simulate(Config(seed=3, days=5, desktops=5, offices=1), tmp_path / "a")
+    second = simulate(Config(seed=3, days=5, desktops=5, offices=1), tmp_path / "b")
+    assert first["answers"] == second["answers"] and first["lines"] == second["lines"]
+
+
+def test_exact_questions_match_the_truth(simulated):
+    out, truth, db = simulated
+    report = accuracy(db, truth, read_advisories(out / "advisories.csv"))
+    exact = {name: pair for name, pair in report.items() if isinstance(pair, tuple)}
+    assert set(exact) >= {"clients", "most clients behind one address", "environments", "environments exposed",
+                          "environments remediated", "clients exposed"}
+    assert all(found == true for found, true in exact.values()), exact
+    json.dumps(report)
+
+
+def test_heuristics_against_the_truth(simulated):
+    """Base or child meets the 95 % goal here; CI versus desktop does not for long-lived recall (see README)."""
+    out, truth, db = simulated
+    report = accuracy(db, truth, read_advisories(out / "advisories.csv"))
+    for name in ("base environments", "child environments", "CI-like (ephemeral) clients"):
+        assert report[name]["precision"] >= 0.95 and report[name]["recall"] >= 0.95, (name, report[name])
+    # Desktops seen on one day only look like CI jobs: they cost long-lived recall, which is below the goal.
+    assert report["long-lived clients"]["precision"] >= 0.95
+    assert report["long-lived clients"]["recall"] >= 0.9
