@@ -358,6 +358,7 @@ def simulate(config, out_dir):
              "answers": sim.truth.answers(),
              "tokens": {"clients": sim.truth.clients, "environments": sim.truth.envs}}
     (out / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True))
+    sim._process.clear()  # the client's cache holds the last simulated process: leave it empty
     return truth
 
 
