@@ -59,3 +59,41 @@ def test_heuristics_against_the_truth(simulated):
     # Desktops seen on one day only look like CI jobs: they cost long-lived recall, which is below the goal.
     assert report["long-lived clients"]["precision"] >= 0.95
     assert report["long-lived clients"]["recall"] >= 0.9
+
+
+def _need_nginx():
+    from aau_stats.live import NginxMissing, nginx_binary
+
+    try:
+        nginx_binary()
+    except NginxMissing as exc:
+        pytest.skip(str(exc))
+
+
+def test_live_mode_sends_every_request_through_a_real_nginx(tmp_path):
+    _need_nginx()
+    truth = simulate(Config(seed=2, days=12, desktops=10, offices=1), tmp_path, mode="live")
+    simulated = (tmp_path / "access.log").read_text().splitlines()
+    real_time = (tmp_path / "nginx" / "access.log").read_text().splitlines()
+    assert len(simulated) == len(real_time) == truth["lines"]
+    assert {line.split(" ", 1)[0] for line in simulated} == {line.split(" ", 1)[0] for line in real_time}
+    assert any('" 304 0 ' in line for line in simulated)  # repodata unchanged since the client's copy
+    assert any('" 503 ' in line for line in simulated)  # failed downloads
+    assert any('"HEAD /demo-forge/noarch/activate-0.0.0-0.conda HTTP/1.1" 404' in line for line in simulated)
+    db = tmp_path / "store.duckdb"
+    ingest([str(tmp_path / "access.log")], db, raw=True)
+    report = accuracy(db, truth, read_advisories(tmp_path / "advisories.csv"))
+    assert all(found == true for found, true in (v for v in report.values() if isinstance(v, tuple))), report
+
+
+def test_demo_prints_the_answers_beside_the_truth_and_writes_the_report(tmp_path, capsys):
+    from aau_stats import cli
+
+    _need_nginx()
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    truth = json.loads((tmp_path / "demo" / "truth.json").read_text())
+    line = next(line for line in out.splitlines() if line.startswith("distinct clients"))
+    assert line.split()[-2:] == [str(truth["answers"]["clients"])] * 2
+    assert "report: %s" % (tmp_path / "demo" / "report.html").resolve() in out
+    assert (tmp_path / "demo" / "report.html").read_text().startswith("<!DOCTYPE html>")

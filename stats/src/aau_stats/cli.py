@@ -43,6 +43,12 @@ def build_parser():
     sim.add_argument("--desktops", type=int, default=40, help="desktop users at addresses of their own")
     sim.add_argument("--offices", type=int, default=3, help="offices of several users behind one address")
     sim.add_argument("--ci-jobs-per-day", type=int, default=4)
+    sim.add_argument("--mode", choices=("fast", "live"), default="fast",
+                     help="fast: write the log; live: send every request to a real nginx on loopback")
+    demo = commands.add_parser("demo", help="the whole system: a simulated population through a real nginx,"
+                                            " ingested, answered beside the truth, and the report")
+    demo.add_argument("--out", default="aau-stats-demo", metavar="DIR", help="where everything goes (replaced)")
+    demo.add_argument("--seed", type=int, default=1)
     return parser
 
 
@@ -224,9 +230,58 @@ def _simulate(args):
 
     config = Config(seed=args.seed, days=args.days, desktops=args.desktops, offices=args.offices,
                     ci_jobs_per_day=args.ci_jobs_per_day)
-    truth = simulate(config, args.out)
+    truth = simulate(config, args.out, mode=args.mode)
     sys.stdout.write("%d requests of %d clients written to %s (truth in truth.json)\n" % (
         truth["lines"], truth["answers"]["clients"], Path(args.out) / "access.log"))
+    return 0
+
+
+def _demo(args):
+    import shutil
+    import time
+
+    from .live import NginxMissing
+    from .simulate import Config, simulate
+
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    started = time.perf_counter()
+    try:
+        truth = simulate(Config(seed=args.seed), out, mode="live")
+    except NginxMissing as exc:
+        return _fail(exc)
+    db = out / "store.duckdb"
+    (report,) = ingest([str(out / "access.log")], db)
+    _print_report(report, sys.stdout)
+    advisories = read_advisories(out / "advisories.csv")
+    true = truth["answers"]
+    ip = {h.label: h.value for h in ask("clients-per-ip", db, min_clients=1).headline}
+    life = ask("lifecycles", db, min_clients=1).table("summary").records()
+    envs = {h.label: h.value for h in ask("environments", db, min_clients=1).headline}
+    exposed = ask("exposure", db, min_clients=1, advisories=advisories).table("advisories").records()[0]
+    ephemeral = sum(r["count"] for r in life if r["what"] == "clients" and r["lifecycle"] == "ephemeral")
+    rows = [
+        ("distinct clients (installations)", ip["distinct clients"], true["clients"]),
+        ("naive unique visitors (IP + day + user agent)", ip["naive unique visitors (IP + day + user agent)"], None),
+        ("most clients behind one address", ip["most clients behind one address"],
+         true["most_clients_behind_one_address"]),
+        ("addresses shared by 2 or more clients", ip["addresses shared by 2 or more clients"],
+         true["addresses_shared_by_2_or_more"]),
+        ("CI-like (ephemeral) clients", ephemeral, true["ci_clients"]),
+        ("environments", envs["environments"], true["environments"]),
+        ("base environments", envs["base environments"], true["base_environments"]),
+        ("environments that installed openssl 3.0.14", exposed["environments_exposed"], true["environments_exposed"]),
+        ("... of which later installed the fix", exposed["environments_remediated"], true["environments_remediated"]),
+    ]
+    sys.stdout.write("\n%-48s %10s %10s\n" % ("", "analytics", "truth"))
+    for label, found, real in rows:
+        sys.stdout.write("%-48s %10s %10s\n" % (label, found, "-" if real is None else real))
+    from .report_builder import write_report
+
+    page = write_report(db, out / "report.html", advisories=advisories)
+    sys.stdout.write("\n%d requests sent to nginx and ingested in %.0f s; nginx's own log: %s\nreport: %s\n" % (
+        truth["lines"], time.perf_counter() - started, out / "nginx" / "access.log", page.resolve()))
     return 0
 
 
@@ -235,6 +290,8 @@ def main(argv=None):
     db = args.db or default_db_path()
     if args.command == "simulate":
         return _simulate(args)
+    if args.command == "demo":
+        return _demo(args)
     if args.command in QUESTION_HELP or args.command == "report":
         try:
             return (_report if args.command == "report" else _answer)(args, db)

@@ -265,8 +265,14 @@ class Truth:
         }
 
 
-def simulate(config, out_dir):
-    """Run the population of ``config``; write ``access.log``, ``truth.json`` and ``advisories.csv`` in ``out_dir``."""
+def simulate(config, out_dir, mode="fast"):
+    """Run the population of ``config``; write ``access.log``, ``truth.json`` and ``advisories.csv`` in ``out_dir``.
+
+    ``fast``: the log is written directly. ``live``: every request goes to a
+    real nginx on loopback (:mod:`aau_stats.live`), and ``access.log`` is the
+    log nginx wrote with the simulated times (its real-time log is
+    ``nginx/access.log``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sim = Simulation(config, out / "scratch")
@@ -348,18 +354,36 @@ def simulate(config, out_dir):
                 path = package_path("numpy", "2.2.1", "linux-64", "3.12.7")
                 lines.append((when, ip, "GET", path, 200, agent))
     lines.sort()
-    with open(out / "access.log", "w", encoding="ascii") as log:
-        for when, ip, method, path, status, agent in lines:
-            stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
-            log.write('%s - - [%s] "%s %s HTTP/1.1" %d %d "-" "%s"\n' % (
-                ip, stamp, method, path, status, 1234 if status == 200 else 0, _nginx_escaped(agent)))
+    if mode == "live":
+        _send_live(lines, out)
+    else:
+        _write_log(lines, out / "access.log")
     (out / "advisories.csv").write_text("id,package,affected,fixed\nDEMO-1,%s,==%s,%s\n" % VULNERABLE)
-    truth = {"config": {k: str(v) for k, v in asdict(config).items()}, "lines": len(lines),
+    truth = {"config": {k: str(v) for k, v in asdict(config).items()}, "mode": mode, "lines": len(lines),
              "answers": sim.truth.answers(),
              "tokens": {"clients": sim.truth.clients, "environments": sim.truth.envs}}
     (out / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True))
     sim._process.clear()  # the client's cache holds the last simulated process: leave it empty
     return truth
+
+
+def _send_live(lines, out):
+    from .live import Nginx, replay, write_channel
+
+    server_root = out / "nginx"
+    paths = {path for _, _, _, path, _, _ in lines if path.endswith(".conda") and "activate-0.0.0-0" not in path}
+    write_channel(server_root / "channel", paths)
+    with Nginx(server_root) as server:
+        replay(lines, server.port)
+    os.replace(server_root / "simulated.log", out / "access.log")
+
+
+def _write_log(lines, path):
+    with open(path, "w", encoding="ascii") as log:
+        for when, ip, method, path, status, agent in lines:
+            stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            log.write('%s - - [%s] "%s %s HTTP/1.1" %d %d "-" "%s"\n' % (
+                ip, stamp, method, path, status, 1234 if status == 200 else 0, _nginx_escaped(agent)))
 
 
 def _rates(predicted, truth, positive):
