@@ -120,7 +120,7 @@ class Nginx:
     """nginx on a free loopback port, serving ``root/channel``; a context manager."""
 
     def __init__(self, root):
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         self.binary = nginx_binary()
 
     def __enter__(self):

@@ -273,7 +273,7 @@ def simulate(config, out_dir, mode="fast"):
     log nginx wrote with the simulated times (its real-time log is
     ``nginx/access.log``).
     """
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     sim = Simulation(config, out / "scratch")
     rng = sim.rng
