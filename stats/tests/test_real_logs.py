@@ -1,7 +1,5 @@
 """Logs written by a real nginx, and an ingest killed with SIGKILL."""
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,73 +13,23 @@ import pytest
 from aau_stats.ingest import ingest
 from anaconda_anon_usage import tokens
 
-NGINX_CONF = """
-{user}
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {root}/access.log combined;
-    client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp; fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/www;
-    }}
-}}
-"""
-
-
-def _nginx():
-    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
 
 @pytest.fixture
 def nginx(tmp_path):
-    binary = _nginx()
-    if binary is None:
-        pytest.skip("nginx is not installed (.ci/run installs Debian's nginx-light)")
-    import socket
+    """The analytics' own nginx runner (the demo's), serving a tiny channel."""
+    from aau_stats.live import Nginx, NginxMissing
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     root = tmp_path / "nginx"
-    for sub in ("www/conda-forge/noarch", "tmp"):
-        (root / sub).mkdir(parents=True)
-    (root / "www/conda-forge/noarch/repodata.json").write_text('{"packages": {}}')
-    (root / "www/conda-forge/noarch/tool-1.0-0.conda").write_bytes(b"not really a package")
-    # As root, nginx's workers would run as nobody, who cannot enter pytest's private temporary directory.
-    user = "user root;" if os.geteuid() == 0 else ""
-    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, user=user))
-    server = subprocess.Popen([binary, "-c", str(root / "nginx.conf"), "-p", str(root)],
-                              stderr=subprocess.PIPE)
-    url = "http://127.0.0.1:%d" % port
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/conda-forge/noarch/repodata.json", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        server.kill()
-        errors = (root / "error.log").read_text() if (root / "error.log").exists() else ""
-        pytest.fail("nginx did not serve: %s %s" % (server.stderr.read().decode(errors="replace"), errors[-2000:]))
-    # nginx logs a request after answering it: wait for the start-up probe's line, then forget it
-    # (nginx appends, so truncating the file in place is safe).
-    for _ in range(100):
-        if (root / "access.log").read_text():
-            break
-        time.sleep(0.05)
-    (root / "access.log").write_text("")
-    yield url, root / "access.log"
-    server.terminate()
-    server.wait(10)
+    noarch = root / "channel" / "conda-forge" / "noarch"
+    noarch.mkdir(parents=True)
+    (noarch / "repodata.json").write_text('{"packages": {}}')
+    (noarch / "tool-1.0-0.conda").write_bytes(b"not really a package")
+    try:
+        server = Nginx(root)
+    except NginxMissing as exc:
+        pytest.skip("%s (.ci/run installs Debian's nginx-light)" % exc)
+    with server:
+        yield "http://127.0.0.1:%d" % server.port, root / "access.log"
 
 
 def _request(url, agent, method="GET"):
