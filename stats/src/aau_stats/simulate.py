@@ -222,13 +222,28 @@ class Truth:
         self.exposed_clients = defaultdict(set)
         self.downloads = defaultdict(int)  # package -> successful downloads with tokens or not
         self.package_clients = defaultdict(set)
+        self.installs = defaultdict(lambda: [0, 0, 0])  # package -> new installs, updates, re-downloads
+        self.env_versions = defaultdict(set)  # (e, package) -> versions downloaded
+        self.env_days_any = defaultdict(set)  # day -> e with any request
+        self.org_clients = defaultdict(set)
+        self.org_machines = defaultdict(set)
         self.requests = 0
 
     def record(self, person, day, prefix, tok, session, installs, heartbeat, opted_out, count):
         self.requests += count
+        for name in installs:
+            self.downloads[name] += 1
         if tok is None:
             return
         c, e = tok.client, tok.environment
+        self.env_days_any[day].add(e)
+        if person.org:
+            self.org_clients[person.org].add(c)
+            self.org_machines[person.org].add(person.machine)
+        for name, version in installs.items():
+            seen = self.env_versions[e, name]
+            self.installs[name][0 if not seen else 1 if version not in seen else 2] += 1
+            seen.add(version)
         self.clients[c] = "ci" if person.kind == "ci" else "desktop"
         self.client_ips[person.ip].add(c)
         self.envs[e] = "base" if Path(prefix) == person.root else "child"
@@ -246,10 +261,7 @@ class Truth:
 
     def answers(self):
         per_ip = [len(cs) for cs in self.client_ips.values()]
-        clients_per_env = defaultdict(set)
-        for e, cs in self.env_clients.items():
-            for c in cs:
-                clients_per_env[c].add(e)
+        days = sorted(set(self.env_days_any) | set(self.env_days_active))
         return {
             "clients": len(self.clients),
             "ci_clients": sum(1 for k in self.clients.values() if k == "ci"),
@@ -262,6 +274,12 @@ class Truth:
             "environments_remediated": sum(1 for _, fixed in self.exposed.values() if fixed is not None),
             "clients_exposed": len(set().union(*self.exposed_clients.values())) if self.exposed_clients else 0,
             "package_clients": {name: len(cs) for name, cs in sorted(self.package_clients.items())},
+            "package_downloads": dict(sorted(self.downloads.items())),
+            "installs": {name: list(counts) for name, counts in sorted(self.installs.items())},
+            "active_environments_by_day": {str(day): [len(self.env_days_active.get(day, ())),
+                                                      len(self.env_days_any.get(day, ()))] for day in days},
+            "organizations": {org: {"clients": len(cs), "machines": len(self.org_machines[org])}
+                              for org, cs in sorted(self.org_clients.items())},
         }
 
 
@@ -353,6 +371,7 @@ def simulate(config, out_dir, mode="fast"):
                 when = midnight + rng.randrange(0, 24 * 3600)
                 path = package_path("numpy", "2.2.1", "linux-64", "3.12.7")
                 lines.append((when, ip, "GET", path, 200, agent))
+                sim.truth.downloads["numpy"] += 1
     lines.sort()
     if mode == "live":
         _send_live(lines, out)
@@ -418,6 +437,26 @@ def accuracy(db, truth, advisories):
         lifecycle = dict(engine.rows("SELECT id, lifecycle FROM (%s) k" % classified_sql(scope, "c", 2, 2))[1])
         roles = {e: role for e, role, _ in engine.rows(roles_sql(scope.sessions()))[1]}
     report["environments"] = (len(roles), answers["environments"])
+    installs = {}
+    for row in ask("installs", db, Filters(), min_clients=1, warm_up_days=0).table("installs").records():
+        counts = installs.setdefault(row["package"], [0, 0, 0])
+        for i, column in enumerate(("new_installs", "updates", "redownloads")):
+            counts[i] += row[column]
+    report["installs: new, updates, re-downloads per package"] = (
+        {name: counts for name, counts in installs.items() if any(counts)}, answers["installs"])
+    popular = ask("popularity", db, Filters(), min_clients=1).table("popularity").records()
+    report["downloads per package"] = ({r["pkg_name"]: r["counts"] for r in popular}, answers["package_downloads"])
+    report["clients per package"] = ({r["pkg_name"]: r["clients"] for r in popular}, answers["package_clients"])
+    start = datetime.date.fromisoformat(truth["config"]["start"])
+    daily = ask("activity", db, Filters(), min_clients=1).table("daily").records()
+    report["active environments per day (heartbeat, any request)"] = (
+        {str((datetime.date.fromisoformat(r["day"]) - start).days):
+         [r["environments_by_heartbeat"], r["environments_by_any_request"]] for r in daily},
+        answers["active_environments_by_day"])
+    for org, real in answers["organizations"].items():
+        seats = {h.label: h.value for h in ask("seats", db, Filters.build(org=org), min_clients=1).headline}
+        report["seats of %s: clients, machines" % org] = (
+            [seats["clients"], seats["machines (m/ tokens)"]], [real["clients"], real["machines"]])
     kinds = {c: "ephemeral" if k == "ci" else "long-lived" for c, k in truth["tokens"]["clients"].items()}
     report["CI-like (ephemeral) clients"] = _rates(lifecycle, kinds, "ephemeral")
     report["long-lived clients"] = _rates(lifecycle, kinds, "long-lived")
