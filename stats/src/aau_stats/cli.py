@@ -43,6 +43,8 @@ def build_parser():
     sim.add_argument("--desktops", type=int, default=40, help="desktop users at addresses of their own")
     sim.add_argument("--offices", type=int, default=3, help="offices of several users behind one address")
     sim.add_argument("--ci-jobs-per-day", type=int, default=4)
+    sim.add_argument("--processes", type=int, default=1,
+                     help="at most this many conda processes per desktop and active day (volume)")
     sim.add_argument("--mode", choices=("fast", "live"), default="fast",
                      help="fast: write the log; live: send every request to a real nginx on loopback")
     demo = commands.add_parser("demo", help="the whole system: a simulated population through a real nginx,"
@@ -229,7 +231,7 @@ def _simulate(args):
     from .simulate import Config, simulate
 
     config = Config(seed=args.seed, days=args.days, desktops=args.desktops, offices=args.offices,
-                    ci_jobs_per_day=args.ci_jobs_per_day)
+                    ci_jobs_per_day=args.ci_jobs_per_day, processes=args.processes)
     truth = simulate(config, args.out, mode=args.mode)
     sys.stdout.write("%d requests of %d clients written to %s (truth in truth.json)\n" % (
         truth["lines"], truth["answers"]["clients"], Path(args.out) / "access.log"))

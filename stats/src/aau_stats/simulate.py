@@ -65,6 +65,7 @@ class Config:
     fix_day: int = 10  # the day the fixed version appears
     older_env_share: float = 0.3  # desktops with a child environment made before the period
     one_off_share: float = 0.1  # desktops seen on one day only (they look like CI jobs)
+    processes: int = 1  # at most this many conda processes per desktop and active day (volume for benchmarks)
 
 
 @dataclass
@@ -246,7 +247,7 @@ class Truth:
             seen.add(version)
         self.clients[c] = "ci" if person.kind == "ci" else "desktop"
         self.client_ips[person.ip].add(c)
-        self.envs[e] = "base" if Path(prefix) == person.root else "child"
+        self.envs[e] = "base" if prefix == person.root else "child"
         self.env_clients[e].add(c)
         if heartbeat:
             self.env_days_active[day].add(e)
@@ -295,7 +296,6 @@ def simulate(config, out_dir, mode="fast"):
     out.mkdir(parents=True, exist_ok=True)
     sim = Simulation(config, out / "scratch")
     rng = sim.rng
-    lines = []
     desktops = [sim._person("desktop", sim._address("desktop"), 0) for _ in range(config.desktops)]
     for number in range(config.offices):
         ip = sim._address("office")
@@ -312,42 +312,46 @@ def simulate(config, out_dir, mode="fast"):
     opted = [sim._person("opted-out", sim._address("desktop"), 0) for _ in range(config.opted_out)]
     others = [(sim._address("desktop"), rng.choice(OTHER_TOOLS)) for _ in range(config.other_tools)]
     _, bad, good = VULNERABLE
+    sent, total = [], 0
+    log = open(out / "access.log", "w", encoding="ascii") if mode == "fast" else None  # noqa: SIM115 - closed below
     for day in range(config.days):
+        lines = []
         midnight = int(datetime.datetime.combine(config.start + datetime.timedelta(days=day),
                                                  datetime.time(), tzinfo=datetime.timezone.utc).timestamp())
         openssl = good if day >= config.fix_day else bad
         for person in desktops:
             if (rng.random() > 0.35) if person.only_day is None else (day != person.only_day):
                 continue
-            when = midnight + rng.randrange(8 * 3600, 20 * 3600)
-            if person.heartbeat:
-                prefix = rng.choice(list(person.envs.values()))
-                lines += sim.process(person, day, when, prefix, {}, heartbeat=True)
-                when += 60
-            roll = rng.random()
-            if roll < 0.25 or (len(person.envs) == 1 and roll < 0.5):
-                name = "env%d" % len(person.envs)
-                prefix = person.root / "envs" / name
-                wanted = {"python": person.python, "openssl": openssl, "zlib": "1.3.1"}
-                for extra in rng.sample(["numpy", "pandas", "requests", "scipy", "matplotlib", "pytest"], 2):
-                    wanted[extra] = PACKAGES[extra][0][-1 if rng.random() < 0.7 else 0]
-                lines += sim.process(person, day, when, prefix, wanted)
-                prefix.joinpath("etc").mkdir(parents=True, exist_ok=True)
-                with _as_person(person):
-                    sim._tokens.write_deferred()
-                person.envs[name] = prefix
-            elif roll < 0.45:
-                base = person.root
-                newest = PACKAGES["conda"][0][-1]
-                updates = {"conda": newest} if person.installed[base].get("conda") != newest else {}
-                if person.installed[base].get("openssl") != openssl:
-                    updates["openssl"] = openssl
-                lines += sim.process(person, day, when, base, updates or {"requests": "2.32.3"})
-            else:
-                prefix = rng.choice(list(person.envs.values()))
-                name = rng.choice(["numpy", "pandas", "scipy", "matplotlib", "pytest", "openssl"])
-                version = openssl if name == "openssl" else rng.choice(PACKAGES[name][0])
-                lines += sim.process(person, day, when, prefix, {name: version})
+            for number in range(rng.randint(1, config.processes) if config.processes > 1 else 1):
+                when = midnight + rng.randrange(8 * 3600, 20 * 3600)
+                if person.heartbeat:
+                    prefix = rng.choice(list(person.envs.values()))
+                    lines += sim.process(person, day, when, prefix, {}, heartbeat=True)
+                    when += 60
+                roll = rng.random() if number == 0 else 0.25 + 0.75 * rng.random()  # one new environment a day at most
+                if roll < 0.25 or (len(person.envs) == 1 and roll < 0.5):
+                    name = "env%d" % len(person.envs)
+                    prefix = person.root / "envs" / name
+                    wanted = {"python": person.python, "openssl": openssl, "zlib": "1.3.1"}
+                    for extra in rng.sample(["numpy", "pandas", "requests", "scipy", "matplotlib", "pytest"], 2):
+                        wanted[extra] = PACKAGES[extra][0][-1 if rng.random() < 0.7 else 0]
+                    lines += sim.process(person, day, when, prefix, wanted)
+                    prefix.joinpath("etc").mkdir(parents=True, exist_ok=True)
+                    with _as_person(person):
+                        sim._tokens.write_deferred()
+                    person.envs[name] = prefix
+                elif roll < 0.45:
+                    base = person.root
+                    newest = PACKAGES["conda"][0][-1]
+                    updates = {"conda": newest} if person.installed[base].get("conda") != newest else {}
+                    if person.installed[base].get("openssl") != openssl:
+                        updates["openssl"] = openssl
+                    lines += sim.process(person, day, when, base, updates or {"requests": "2.32.3"})
+                else:
+                    prefix = rng.choice(list(person.envs.values()))
+                    name = rng.choice(["numpy", "pandas", "scipy", "matplotlib", "pytest", "openssl"])
+                    version = openssl if name == "openssl" else rng.choice(PACKAGES[name][0])
+                    lines += sim.process(person, day, when, prefix, {name: version})
         for person in opted:
             if rng.random() < 0.3:
                 when = midnight + rng.randrange(8 * 3600, 20 * 3600)
@@ -372,13 +376,18 @@ def simulate(config, out_dir, mode="fast"):
                 path = package_path("numpy", "2.2.1", "linux-64", "3.12.7")
                 lines.append((when, ip, "GET", path, 200, agent))
                 sim.truth.downloads["numpy"] += 1
-    lines.sort()
-    if mode == "live":
-        _send_live(lines, out)
+        lines.sort()  # a day at a time: the log is in time order, and memory holds one day
+        total += len(lines)
+        if log is None:
+            sent += lines
+        else:
+            _write_lines(lines, log)
+    if log is None:
+        _send_live(sent, out)
     else:
-        _write_log(lines, out / "access.log")
+        log.close()
     (out / "advisories.csv").write_text("id,package,affected,fixed\nDEMO-1,%s,==%s,%s\n" % VULNERABLE)
-    truth = {"config": {k: str(v) for k, v in asdict(config).items()}, "mode": mode, "lines": len(lines),
+    truth = {"config": {k: str(v) for k, v in asdict(config).items()}, "mode": mode, "lines": total,
              "answers": sim.truth.answers(),
              "tokens": {"clients": sim.truth.clients, "environments": sim.truth.envs}}
     (out / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True))
@@ -397,12 +406,11 @@ def _send_live(lines, out):
     os.replace(server_root / "simulated.log", out / "access.log")
 
 
-def _write_log(lines, path):
-    with open(path, "w", encoding="ascii") as log:
-        for when, ip, method, path, status, agent in lines:
-            stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
-            log.write('%s - - [%s] "%s %s HTTP/1.1" %d %d "-" "%s"\n' % (
-                ip, stamp, method, path, status, 1234 if status == 200 else 0, _nginx_escaped(agent)))
+def _write_lines(lines, log):
+    for when, ip, method, path, status, agent in lines:
+        stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        log.write('%s - - [%s] "%s %s HTTP/1.1" %d %d "-" "%s"\n' % (
+            ip, stamp, method, path, status, 1234 if status == 200 else 0, _nginx_escaped(agent)))
 
 
 def _rates(predicted, truth, positive):
