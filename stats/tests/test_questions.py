@@ -403,3 +403,15 @@ def test_a_store_without_kept_sessions_is_answered_then_given_them(tmp_path):
     ingest([str(more)], db, raw=True)  # any ingest makes the sessions of the old requests
     assert rows(db, "SELECT sum(requests) FROM session_rows") == rows(db, "SELECT count(*) FROM request_rows")
     assert answers(db) == before
+
+
+def test_two_versions_first_downloaded_in_the_same_second_are_one_install_and_one_update(tmp_path):
+    agent = "conda/24.11.3 aau/0.8.0 c/%s s/%s e/%s" % ("T" * 22, "U" * 22, "V" * 22)
+    log = tmp_path / "tie.log"
+    log.write_text("".join(
+        '10.3.0.1 - - [01/Oct/2026:10:00:00 +0000] "GET /cf/linux-64/numpy-%s-py312h0_0.conda HTTP/1.1" 200 9'
+        ' "-" "%s"\n' % (version, agent) for version in ("2.1.3", "2.2.1")))
+    db = tmp_path / "store.duckdb"
+    ingest([str(log)], db)
+    (row,) = ask("installs", db, min_clients=1, warm_up_days=0).table("installs").records()
+    assert (row["new_installs"], row["updates"], row["redownloads"]) == (1, 1, 0)

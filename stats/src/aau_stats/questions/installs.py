@@ -18,7 +18,9 @@ which. Downloads without an environment token are counted apart too.
 
 Counted with aggregates only (no ordering of the downloads): the
 downloads are first grouped by environment, client, package, version,
-build and month, a few per cent of them.
+build and month. When two versions of a package are first downloaded into
+an environment in the same second, the log cannot say which came first:
+one counts as the new install, the other as an update.
 """
 
 import datetime
@@ -57,11 +59,11 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
         env AS (SELECT e, min(day) AS first_day FROM {sessions} s WHERE e IS NOT NULL GROUP BY e),
         firsts AS (
             SELECT v.name, {first_month} AS month,
-                   sum(CASE WHEN v.first_ts = p.first_ts AND env.first_day >= DATE '{start}' THEN 1 ELSE 0 END)
-                       AS new_installs,
-                   sum(CASE WHEN v.first_ts > p.first_ts THEN 1 ELSE 0 END) AS updates,
-                   sum(CASE WHEN v.first_ts = p.first_ts AND env.first_day < DATE '{start}' THEN 1 ELSE 0 END)
-                       AS first_in_older_env
+                   count(DISTINCT CASE WHEN v.first_ts = p.first_ts AND env.first_day >= DATE '{start}'
+                                       THEN v.e END) AS new_installs,
+                   count(*) - count(DISTINCT CASE WHEN v.first_ts = p.first_ts THEN v.e END) AS updates,
+                   count(DISTINCT CASE WHEN v.first_ts = p.first_ts AND env.first_day < DATE '{start}'
+                                       THEN v.e END) AS first_in_older_env
             FROM v JOIN p ON p.e = v.e AND p.name = v.name JOIN env ON env.e = v.e
             WHERE {first_window} GROUP BY 1, 2),
         counted AS (
