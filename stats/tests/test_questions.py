@@ -72,16 +72,24 @@ def test_outputs_never_show_an_address_or_a_token(store):
 def test_lifecycles_separate_ci_jobs_from_desktops_and_report_untokened_apart(store):
     result = answer(store, "lifecycles")
     assert by_label(result.table("summary"), "count") == {
-        ("clients", "ephemeral"): (6,),  # C, X1-X3, Y, Z: one day each
+        ("clients", "ci-like"): (3,),  # X1-X3: one day each, three from one network
+        ("clients", "one-off"): (3,),  # C (the office's only one), Y and Z (two in 40.0.0.0/24)
         ("clients", "long-lived"): (3,),  # A, B, D
         ("environments", "ephemeral"): (4,),  # C0, X10, X20, X30
         ("environments", "long-lived"): (5,),  # A0, A1, B0, D0 and K (two clients, two days)
     }
-    assert headline(result)["share of clients that are ephemeral (CI-like)"] == round(6 / 9, 4)
+    assert headline(result)["share of clients that are CI-like"] == round(3 / 9, 4)
+    assert headline(result)["share of clients seen once (one-off)"] == round(3 / 9, 4)
     assert by_label(result.table("untokened"), "requests", "addresses") == {
         "conda, tokens turned off (aau/ only)": (1, 1), "mamba, no tokens": (1, 1)}
     assert by_label(result.table("monthly"), "active_clients", "new_clients") == {
-        ("2026-10", "ephemeral"): (6, 6), ("2026-10", "long-lived"): (3, 3)}
+        ("2026-10", "ci-like"): (3, 3), ("2026-10", "long-lived"): (3, 3), ("2026-10", "one-off"): (3, 3)}
+
+
+def test_ci_like_needs_a_network_of_ephemeral_clients(store):
+    result = answer(store, "lifecycles", ci_address_clients=2)  # now Y and Z's network is a pool too
+    counts = by_label(result.table("summary"), "count")
+    assert (counts[("clients", "ci-like")], counts[("clients", "one-off")]) == ((5,), (1,))
 
 
 def test_lifecycle_thresholds_are_the_users(store):
@@ -190,7 +198,7 @@ def test_seats_behind_an_organizations_addresses_or_token(store, tmp_path):
     office = tmp_path / "office.txt"
     office.write_text("# the office\n10.0.0.0/24\n")
     numbers = headline(answer(store, "seats", filters=Filters.build(ips=office)))
-    assert (numbers["clients"], numbers["long-lived clients (seats)"], numbers["ephemeral (CI-like) clients"],
+    assert (numbers["clients"], numbers["long-lived clients (seats)"], numbers["ephemeral clients (CI-like or one-off)"],
             numbers["machines (m/ tokens)"], numbers["environments"]) == (3, 2, 1, 2, 4)
     ci = tmp_path / "ci.txt"
     ci.write_text("20.0.0.9\n")

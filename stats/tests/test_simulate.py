@@ -53,14 +53,12 @@ def test_exact_questions_match_the_truth(simulated):
 
 
 def test_heuristics_against_the_truth(simulated):
-    """Base or child meets the 95 % goal here; CI versus desktop does not for long-lived recall (see README)."""
+    """The 95 % goal on a fixed seed, for both heuristics and both classes of each."""
     out, truth, db = simulated
     report = accuracy(db, truth, read_advisories(out / "advisories.csv"))
-    for name in ("base environments", "child environments", "CI-like (ephemeral) clients"):
+    for name in ("base environments", "child environments", "CI-like clients (CI jobs)",
+                 "long-lived or one-off clients (desktops)"):
         assert report[name]["precision"] >= 0.95 and report[name]["recall"] >= 0.95, (name, report[name])
-    # Desktops seen on one day only look like CI jobs: they cost long-lived recall, which is below the goal.
-    assert report["long-lived clients"]["precision"] >= 0.95
-    assert report["long-lived clients"]["recall"] >= 0.9
 
 
 def _need_nginx():

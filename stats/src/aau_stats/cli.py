@@ -56,7 +56,7 @@ def build_parser():
 
 QUESTION_HELP = {
     "clients-per-ip": "distinct clients behind each IP address and network, beside naive unique visitors",
-    "lifecycles": "ephemeral (CI-like) versus long-lived clients and environments",
+    "lifecycles": "CI-like and one-off versus long-lived clients; ephemeral versus long-lived environments",
     "environments": "environments per client; base versus child environments",
     "installs": "new installs versus updates versus re-downloads, per package and month",
     "exposure": "environments and clients that installed an affected version, and their remediation",
@@ -94,6 +94,9 @@ def _add_questions(commands):
     out.add_argument("--rows", type=int, default=40, metavar="N", help="rows per table on a terminal (default 40)")
     lifecycle = argparse.ArgumentParser(add_help=False)
     lifecycle.add_argument("--min-days", type=int, default=2, help="days a long-lived client is seen on (default 2)")
+    lifecycle.add_argument("--ci-address-clients", type=int, default=3, metavar="N",
+                           help="an ephemeral client is CI-like when its /24 or /48 network saw N ephemeral clients"
+                                " (default 3)")
     lifecycle.add_argument("--min-sessions", type=int, default=2,
                            help="conda processes a long-lived client is seen in (default 2)")
     for name, text in QUESTION_HELP.items():
@@ -188,7 +191,8 @@ def _filters(args):
 
 def _options(args):
     if args.command in ("lifecycles", "seats"):
-        return {"min_days": args.min_days, "min_sessions": args.min_sessions}
+        return {"min_days": args.min_days, "min_sessions": args.min_sessions,
+                "ci_address_clients": args.ci_address_clients}
     if args.command == "clients-per-ip":
         return {"top": args.top}
     if args.command == "installs":
@@ -262,7 +266,7 @@ def _demo(args):
     life = ask("lifecycles", db, min_clients=1).table("summary").records()
     envs = {h.label: h.value for h in ask("environments", db, min_clients=1).headline}
     exposed = ask("exposure", db, min_clients=1, advisories=advisories).table("advisories").records()[0]
-    ephemeral = sum(r["count"] for r in life if r["what"] == "clients" and r["lifecycle"] == "ephemeral")
+    ci_like = sum(r["count"] for r in life if r["what"] == "clients" and r["lifecycle"] == "ci-like")
     rows = [
         ("distinct clients (installations)", ip["distinct clients"], true["clients"]),
         ("naive unique visitors (IP + day + user agent)", ip["naive unique visitors (IP + day + user agent)"], None),
@@ -270,7 +274,7 @@ def _demo(args):
          true["most_clients_behind_one_address"]),
         ("addresses shared by 2 or more clients", ip["addresses shared by 2 or more clients"],
          true["addresses_shared_by_2_or_more"]),
-        ("CI-like (ephemeral) clients", ephemeral, true["ci_clients"]),
+        ("CI-like clients (CI jobs)", ci_like, true["ci_clients"]),
         ("environments", envs["environments"], true["environments"]),
         ("base environments", envs["base environments"], true["base_environments"]),
         ("environments that installed openssl 3.0.14", exposed["environments_exposed"], true["environments_exposed"]),

@@ -465,9 +465,10 @@ def accuracy(db, truth, advisories):
         seats = {h.label: h.value for h in ask("seats", db, Filters.build(org=org), min_clients=1).headline}
         report["seats of %s: clients, machines" % org] = (
             [seats["clients"], seats["machines (m/ tokens)"]], [real["clients"], real["machines"]])
-    kinds = {c: "ephemeral" if k == "ci" else "long-lived" for c, k in truth["tokens"]["clients"].items()}
-    report["CI-like (ephemeral) clients"] = _rates(lifecycle, kinds, "ephemeral")
-    report["long-lived clients"] = _rates(lifecycle, kinds, "long-lived")
+    kinds = {c: "ci" if k == "ci" else "desktop" for c, k in truth["tokens"]["clients"].items()}
+    predicted = {c: "ci" if label == "ci-like" else "desktop" for c, label in lifecycle.items()}
+    report["CI-like clients (CI jobs)"] = _rates(predicted, kinds, "ci")
+    report["long-lived or one-off clients (desktops)"] = _rates(predicted, kinds, "desktop")
     report["base environments"] = _rates(roles, truth["tokens"]["environments"], "base")
     report["child environments"] = _rates(roles, truth["tokens"]["environments"], "child")
     return report

@@ -2,33 +2,52 @@
 
 A client (``c/``) or an environment (``e/``) is long-lived when it was seen
 on at least ``min_days`` distinct days and in at least ``min_sessions``
-distinct conda processes (``s/``); otherwise it is ephemeral, the signature
-of a CI job that starts from a fresh home each run. Requests without tokens
-are reported apart, by what they are (conda with tokens turned off, or a
-tool that sends none), and are never guessed into either class.
+distinct conda processes (``s/``); otherwise it is ephemeral. An ephemeral
+client is CI-like when it came from a network (/24, /48) where at least
+``ci_address_clients`` ephemeral clients were seen (a CI provider's pool, a
+build farm: every job starts from a fresh home, often from another address
+of the pool); otherwise it is one-off (a desktop seen once). Requests
+without tokens are reported apart, by what they are (conda with tokens
+turned off, or a tool that sends none), and are never guessed into a class.
 """
 
 from ._answer import Answer, Headline, Table
 from ._sql import MONTH
 
 TITLE = "CI jobs and long-lived installations"
-CLASSES = ("ephemeral", "long-lived")
+CI_ADDRESS_CLIENTS = 3
 
 
-def classified_sql(scope, token, min_days, min_sessions):
-    """SQL of ``id, lifecycle, first_day`` for every client (``token="c"``) or environment (``"e"``) in scope."""
-    return """
+def classified_sql(scope, token, min_days, min_sessions, ci_address_clients=CI_ADDRESS_CLIENTS):
+    """SQL of ``id, lifecycle, first_day`` for every client (``token="c"``) or environment (``"e"``) in scope.
+
+    Environments are ``long-lived`` or ``ephemeral``; clients ``long-lived``, ``ci-like`` or ``one-off``.
+    """
+    sessions = scope.sessions()
+    by_time = """
         SELECT {token} AS id, CASE WHEN count(DISTINCT day) >= {days} AND count(DISTINCT s) >= {processes}
                                    THEN 'long-lived' ELSE 'ephemeral' END AS lifecycle,
                min(day) AS first_day
         FROM {sessions} r WHERE {token} IS NOT NULL GROUP BY {token}
-    """.format(token=token, days=int(min_days), processes=int(min_sessions), sessions=scope.sessions())
+    """.format(token=token, days=int(min_days), processes=int(min_sessions), sessions=sessions)
+    if token != "c":
+        return by_time
+    return """
+        WITH k AS ({by_time}),
+        pools AS (
+            SELECT r.network FROM {sessions} r JOIN k ON k.id = r.c WHERE k.lifecycle = 'ephemeral'
+            GROUP BY r.network HAVING count(DISTINCT r.c) >= {pool}),
+        pooled AS (SELECT DISTINCT r.c FROM {sessions} r JOIN pools p ON p.network = r.network)
+        SELECT k.id, CASE WHEN k.lifecycle = 'long-lived' THEN 'long-lived'
+                          WHEN pooled.c IS NOT NULL THEN 'ci-like' ELSE 'one-off' END AS lifecycle, k.first_day
+        FROM k LEFT JOIN pooled ON pooled.c = k.id
+    """.format(by_time=by_time, sessions=sessions, pool=int(ci_address_clients))
 
 
-def lifecycles(scope, min_days=2, min_sessions=2):
+def lifecycles(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_CLIENTS):
     engine = scope.engine
     sessions = scope.sessions()
-    clients = engine.keep(classified_sql(scope, "c", min_days, min_sessions))
+    clients = engine.keep(classified_sql(scope, "c", min_days, min_sessions, ci_address_clients))
     envs = classified_sql(scope, "e", min_days, min_sessions)
     _, summary = engine.rows("""
         SELECT 'clients' AS what, lifecycle, count(*) AS count, count(*) AS _clients FROM {clients} k GROUP BY 2
@@ -61,7 +80,8 @@ def lifecycles(scope, min_days=2, min_sessions=2):
     untokened_requests = sum(row[1] for row in untokened)
     headline = [
         Headline("clients", totals["clients"], totals["clients"]),
-        Headline("share of clients that are ephemeral (CI-like)", *share("clients", "ephemeral")),
+        Headline("share of clients that are CI-like", *share("clients", "ci-like")),
+        Headline("share of clients seen once (one-off)", *share("clients", "one-off")),
         Headline("environments", totals["environments"], totals["clients"]),
         Headline("share of environments that are ephemeral", *share("environments", "ephemeral")),
         Headline("requests without a client token", untokened_requests,
@@ -78,7 +98,8 @@ def lifecycles(scope, min_days=2, min_sessions=2):
     ]
     notes = [
         "Long-lived: seen on %d or more days and in %d or more conda processes; ephemeral otherwise"
-        " (--min-days, --min-sessions)." % (min_days, min_sessions),
+        " (--min-days, --min-sessions). An ephemeral client is CI-like when its /24 or /48 network saw %d or more"
+        " ephemeral clients (--ci-address-clients), one-off otherwise." % (min_days, min_sessions, ci_address_clients),
         "A client first seen near the end of the period has had no time to come back, and counts as ephemeral.",
         "Requests without tokens are counted by sender and address; they are never guessed into a class.",
     ]

@@ -9,17 +9,17 @@ tokens, counted only where the organization sets them.
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
 from ._sql import MONTH
-from .lifecycles import classified_sql
+from .lifecycles import CI_ADDRESS_CLIENTS, classified_sql
 
 TITLE = "Seats behind an organization"
 
 
-def seats(scope, min_days=2, min_sessions=2):
+def seats(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_CLIENTS):
     if scope.filters.ips is None and scope.filters.org is None:
         raise QuestionError("seats: give --ips FILE or --org TOKEN (the organization to size)")
     engine = scope.engine
     sessions = scope.sessions()
-    clients = engine.keep(classified_sql(scope, "c", min_days, min_sessions))
+    clients = engine.keep(classified_sql(scope, "c", min_days, min_sessions, ci_address_clients))
     _, monthly = engine.rows("""
         SELECT {month} AS month, count(DISTINCT r.c) AS clients,
                count(DISTINCT CASE WHEN k.lifecycle = 'long-lived' THEN r.c END) AS long_lived_clients,
@@ -36,7 +36,7 @@ def seats(scope, min_days=2, min_sessions=2):
     rows = [[*row[:5], per_month.get(row[0], (0, 0))[0], *row[5:]] for row in monthly]
     _, totals = engine.rows("""
         SELECT count(DISTINCT r.c), count(DISTINCT CASE WHEN k.lifecycle = 'long-lived' THEN r.c END),
-               count(DISTINCT CASE WHEN k.lifecycle = 'ephemeral' THEN r.c END), count(DISTINCT r.e),
+               count(DISTINCT CASE WHEN k.lifecycle <> 'long-lived' THEN r.c END), count(DISTINCT r.e),
                count(DISTINCT r.ip)
         FROM {sessions} r LEFT JOIN {clients} k ON k.id = r.c
     """.format(sessions=sessions, clients=clients))
@@ -46,7 +46,7 @@ def seats(scope, min_days=2, min_sessions=2):
     headline = [
         Headline("clients", all_clients, all_clients),
         Headline("long-lived clients (seats)", long_lived, all_clients),
-        Headline("ephemeral (CI-like) clients", ephemeral, all_clients),
+        Headline("ephemeral clients (CI-like or one-off)", ephemeral, all_clients),
         Headline("machines (m/ tokens)", machine_total, all_clients),
         Headline("environments", envs, all_clients),
         Headline("addresses", addresses, all_clients or addresses),
