@@ -112,6 +112,8 @@ class DuckDBEngine:
             self.con = duckdb.connect(str(self.db_path), read_only=True)
         except duckdb.Error as exc:
             raise QuestionError("%s: not an aau-stats store (%s)" % (self.db_path, str(exc).splitlines()[0])) from None
+        # DuckDB's own progress bar would write into --json and --csv output on long queries.
+        self.con.execute("SET enable_progress_bar = false")
         tables = {row[0] for row in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if "requests" not in tables:
             self.con.close()
