@@ -76,6 +76,12 @@ def _filters_parser():
     group.add_argument("--package", help="one package name")
     group.add_argument("--org", metavar="TOKEN", help="requests carrying this organization token (o/)")
     group.add_argument("--ips", metavar="FILE", help="requests from these IP addresses and CIDR ranges (one per line)")
+    engine = common.add_argument_group("engine")
+    engine.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="duckdb: the store at --db (default); spark: the Parquet store at --parquet")
+    engine.add_argument("--parquet", metavar="DIR", help="with --engine spark: requests as `export --parquet` writes"
+                                                         " them (local, hdfs://, s3a://)")
+    engine.add_argument("--master", default="local[2]", help="with --engine spark: the Spark master (default local[2])")
     out = common.add_argument_group("output")
     out.add_argument("--min-clients", type=int, default=DEFAULT_MIN_CLIENTS, metavar="K",
                      help="suppress values backed by fewer than K distinct clients (default %(default)s;"
@@ -209,7 +215,16 @@ def _options(args):
 def _answer(args, db):
     from .output import print_answer, to_csv, to_json
 
-    answer = ask(args.command, db, _filters(args), min_clients=args.min_clients, **_options(args))
+    if args.engine == "spark":
+        from .questions import SparkEngine
+        from .store import read_keys
+
+        if not args.parquet:
+            raise QuestionError("--engine spark: give --parquet DIR (aau-stats export --parquet DIR writes one)")
+        engine = SparkEngine(args.parquet, keys=read_keys(db) if Path(db).exists() else None, master=args.master)
+        answer = ask(args.command, None, _filters(args), min_clients=args.min_clients, engine=engine, **_options(args))
+    else:
+        answer = ask(args.command, db, _filters(args), min_clients=args.min_clients, **_options(args))
     if args.json:
         sys.stdout.write(to_json(answer))
     elif args.csv:

@@ -10,6 +10,7 @@ default 10): values backed by fewer distinct clients are suppressed.
 
 from ._answer import DEFAULT_MIN_CLIENTS, Answer, Headline, Table
 from ._scope import DuckDBEngine, Filters, QuestionError, Scope
+from ._spark import SparkEngine
 from .activity import activity
 from .advisories import Advisory, read_advisories
 from .clients_per_ip import clients_per_ip
@@ -32,19 +33,24 @@ QUESTIONS = {
 }
 
 
-def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, **options):
-    """The answer to one question (a key of :data:`QUESTIONS`) on the store at ``db``."""
+def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, engine=None, **options):
+    """The answer to one question (a key of :data:`QUESTIONS`) on the store at ``db``.
+
+    ``engine``: an open engine to use instead (a :class:`SparkEngine`, say); ``db`` is then ignored.
+    """
     if min_clients < 1:
         raise QuestionError("--min-clients %d: must be 1 or more" % min_clients)
-    with DuckDBEngine(db) as engine:
-        scope = Scope(engine, filters)
-        answer = QUESTIONS[question](scope, **options)
+    if engine is None:
+        with DuckDBEngine(db) as opened:
+            return ask(question, db, filters, min_clients, engine=opened, **options)
+    scope = Scope(engine, filters)
+    answer = QUESTIONS[question](scope, **options)
     answer.filters = scope.filters.describe()
     return answer.suppress(min_clients)
 
 
 __all__ = [
     "DEFAULT_MIN_CLIENTS", "QUESTIONS", "Advisory", "Answer", "DuckDBEngine", "Filters", "Headline",
-    "QuestionError", "Scope", "Table", "activity", "ask", "clients_per_ip", "environments", "exposure",
+    "QuestionError", "Scope", "SparkEngine", "Table", "activity", "ask", "clients_per_ip", "environments", "exposure",
     "installs", "lifecycles", "popularity", "read_advisories", "seats",
 ]

@@ -1,0 +1,84 @@
+"""The same questions on Apache Spark: one SQL text per question, transpiled.
+
+The questions are written once, in DuckDB's dialect of SQL; this engine
+hands each statement to sqlglot to write it in Spark's dialect, and runs it
+on a ``SparkSession`` over a Parquet store partitioned by day (the schema of
+view ``requests``, as ``aau-stats export --parquet`` writes it). Sessions are
+made from the requests with :func:`aau_stats.model.sessions_sql`, as the
+DuckDB store would make them. sqlglot was chosen over Ibis because the
+questions already are SQL: one text, read by DuckDB as it is and by Spark
+through a transpiler, with no second query language to learn or to trust.
+"""
+
+from pathlib import Path
+
+from ._scope import QuestionError
+
+
+def to_spark(sql):
+    """``sql`` (DuckDB's dialect) in Spark's dialect."""
+    import sqlglot
+
+    return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+
+
+class SparkEngine:
+    """A Parquet store of requests on Spark (local mode unless ``master`` says otherwise)."""
+
+    name = "spark"
+    has_sessions = False  # made from the requests by the same SQL as the DuckDB store's
+
+    def __init__(self, parquet_dir, keys=None, master="local[2]", session=None):
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise QuestionError("--engine spark needs pyspark (pip install 'aau-stats[spark]')") from None
+        self.db_path = Path(parquet_dir)
+        if session is None:
+            session = (SparkSession.builder.master(master).appName("aau-stats")
+                       .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+                       .config("spark.sql.shuffle.partitions", "4").config("spark.ui.showConsoleProgress", "false")
+                       .getOrCreate())
+            session.sparkContext.setLogLevel("ERROR")
+        self.spark = session
+        self.keys = keys
+        self._names = 0
+        self.spark.read.parquet(str(self.db_path)).createOrReplaceTempView("requests")
+        if not self.scalar("SELECT count(*) FROM requests"):
+            raise QuestionError("%s: the store has no requests yet" % self.db_path)
+
+    def rows(self, sql):
+        frame = self.spark.sql(to_spark(sql))
+        return list(frame.columns), [list(row) for row in frame.collect()]
+
+    def scalar(self, sql):
+        return self.rows(sql)[1][0][0]
+
+    def _name(self, kind):
+        self._names += 1
+        return "%s_%d" % (kind, self._names)
+
+    def keep(self, sql):
+        name = self._name("kept")
+        self.spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)
+        return name
+
+    def lookup(self, columns, rows):
+        from pyspark.sql.types import BooleanType, StringType, StructField, StructType
+
+        kinds = {"VARCHAR": StringType(), "BOOLEAN": BooleanType()}
+        schema = StructType([StructField(name, kinds[kind]) for name, kind in columns])
+        name = self._name("lookup")
+        self.spark.createDataFrame([tuple(row) for row in rows], schema).createOrReplaceTempView(name)
+        return name
+
+    def close(self):
+        for table in self.spark.catalog.listTables():
+            if table.isTemporary and table.name.startswith(("kept_", "lookup_")):
+                self.spark.catalog.dropTempView(table.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
