@@ -2,7 +2,7 @@
 
     ./run bench [--only NAME]... [--reference DIR] [--conda-python PY] [ingest options]
 
-``--only`` runs just the named benchmarks (``tokens``, ``conda``, ``ingest``, ``questions``;
+``--only`` runs just the named benchmarks (``tokens``, ``conda``, ``ingest``, ``questions``, ``spark``;
 ``client`` means the first two); without it, all of them run. Every other
 option goes to each benchmark, which takes the ones it knows (see
 ``python bench/NAME.py --help`` for those of one benchmark).
@@ -21,12 +21,14 @@ import client_conda
 import client_tokens
 import ingest
 import questions
+import spark
 
 BENCHMARKS = {  # name: (heading, module)
     "tokens": ("client: token computation", client_tokens),
     "conda": ("client: cost inside conda", client_conda),
     "ingest": ("analytics: ingestion throughput and memory", ingest),
     "questions": ("analytics: time to answer each question", questions),
+    "spark": ("analytics: the questions on Spark local[2] beside DuckDB", spark),
 }
 GROUPS = {"client": ("tokens", "conda")}
 
