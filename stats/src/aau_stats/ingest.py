@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import model
 from .formats import FORMATS, Layout, detect
-from .formats.base import MAX_LINE_BYTES
+from .formats.base import LINE_READER_OPTIONS, MAX_LINE_BYTES, quote_sql
 from .store import load_keys, open_store, pseudonym_sql, session_rows_statements
 
 FINGERPRINT_BYTES = 4096
@@ -224,8 +224,8 @@ def _scan_new_part(path, kind, skip, scratch, on_bytes=None):
 
 _NETWORK = (
     "CASE WHEN contains(ip, ':') THEN array_to_string(list_transform("
-    "list_concat(list_filter(string_split(CASE WHEN contains(ip, '::') THEN split_part(ip, '::', 1)"
-    " ELSE ip END, ':'), lambda g: g <> ''), ['0', '0', '0'])[1:3], lambda g: lpad(lower(g), 4, '0')), ':')"
+    "list_slice(list_concat(list_filter(string_split(CASE WHEN contains(ip, '::') THEN split_part(ip, '::', 1)"
+    " ELSE ip END, ':'), lambda g: g <> ''), ['0', '0', '0']), 1, 3), lambda g: lpad(lower(g), 4, '0')), ':')"
     " || '::/48' ELSE regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.\\d+$', 1) || '.0/24' END"
 )
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -238,45 +238,39 @@ _MASK_TOKENS = ("regexp_replace(regexp_replace(%s, '(^| )([cseaiom])/[A-Za-z0-9_
 _MASK_ADDRESSES = "regexp_replace(%s, '[0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}', '*', 'g')"
 
 
-def _insert_statements(source_id, keys, raw, keep_account_tokens):
-    """SQL that turns table ``checked`` into request rows and the dimension rows they need.
+def model_selects(keys, raw, keep_account_tokens, ids=True):
+    """SQL: the request model of each distinct address, request line and user agent of table ``checked``.
 
-    Addresses, request lines and user agents repeat a lot: each distinct one
-    is modelled (and its tokens or address turned into pseudonyms) once,
-    added to its table if new, and the rows refer to it by id.
+    Returns ``(address_model, request_model, agent_model)``, three SELECTs
+    that both engines run. Addresses, request lines and user agents repeat
+    a lot: each distinct one is modelled (and its tokens or address turned
+    into pseudonyms) once. With ``ids``, each row also gets its keyed id.
     """
 
     def hide(expr):
         return expr if raw else pseudonym_sql(expr, keys)
 
-    def ident(expr, kind):
+    def ident(expr, kind, name):
         # Keyed, and apart per kind and storage mode, so that ids say nothing and never collide across them.
-        return "md5_number('%s' || '%s%s' || %s)" % (keys[0], kind, "raw" if raw else "", expr)
+        return "md5_number('%s' || '%s%s' || %s) AS %s, " % (keys[0], kind, "raw" if raw else "", expr, name) if ids else ""
 
     account = "a" if keep_account_tokens else "NULL::VARCHAR"
     addresses = """
-    CREATE OR REPLACE TEMP TABLE address_model AS
-    SELECT address_key, {id} AS address_id, {ip} AS ip, {network} AS network, valid
+    SELECT address_key, {id}{ip} AS ip, {network} AS network, valid
     FROM (SELECT ip AS address_key, {raw_network} AS raw_network, ip IS NULL OR {valid} AS valid
           FROM (SELECT DISTINCT ip FROM checked WHERE reason IS NULL))
-    """.format(id=ident("coalesce(address_key, '')", "address"), ip=hide("address_key"),
+    """.format(id=ident("coalesce(address_key, '')", "address", "address_id"), ip=hide("address_key"),
                network=hide("raw_network"), raw_network=_NETWORK, valid=_VALID_ADDRESS)
-    bad_addresses = """
-    UPDATE checked SET reason = 'bad address', sample = left(concat_ws(' ', ip, request, status, bytes), 500)
-    WHERE reason IS NULL AND ip IN (SELECT address_key FROM address_model WHERE NOT valid)
-    """
     lines = """
-    CREATE OR REPLACE TEMP TABLE request_model AS
-    SELECT request_key, {id} AS line_id, * EXCLUDE (request_key) FROM (
+    SELECT request_key, {id}method, path, channel, subdir, filename, name, version, build, ext, kind FROM (
         SELECT *, {package} FROM (
             SELECT request_key, {request} FROM (
                 SELECT request_key, nullif(request_key, '') AS request
                 FROM (SELECT DISTINCT coalesce(request, '') AS request_key FROM checked WHERE reason IS NULL))))
-    """.format(id=ident("request_key", "line"), package=", ".join(model.package_fields()),
+    """.format(id=ident("request_key", "line", "line_id"), package=", ".join(model.package_fields()),
                request=", ".join(model.request_fields()))
     agents = """
-    CREATE OR REPLACE TEMP TABLE agent_model AS
-    SELECT agent_key, {id} AS agent_id, client_family, client_version, python_version, os_name, os_version,
+    SELECT agent_key, {id}client_family, client_version, python_version, os_name, os_version,
            aau_version, {c} AS c, {s} AS s, {e} AS e, {a} AS a,
            list_transform(i, lambda v: {v}) AS i, list_transform(o, lambda v: {v}) AS o,
            list_transform(m, lambda v: {v}) AS m
@@ -284,10 +278,20 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
         SELECT agent_key, {agent}, {tokens} FROM (
             SELECT agent_key, nullif(agent_key, '') AS user_agent, {tail} AS aau_tail
             FROM (SELECT DISTINCT coalesce(user_agent, '') AS agent_key FROM checked WHERE reason IS NULL)))
-    """.format(id=ident("agent_key", "agent" + ("+a" if keep_account_tokens else "")),
+    """.format(id=ident("agent_key", "agent" + ("+a" if keep_account_tokens else ""), "agent_id"),
                agent=", ".join(model.agent_fields()), tokens=", ".join(model.token_fields()),
                tail=model.aau_tail("nullif(agent_key, '')"), c=hide("c"), s=hide("s"), e=hide("e"),
                a=hide(account), v=hide("v"))
+    return addresses, lines, agents
+
+
+def _insert_statements(source_id, keys, raw, keep_account_tokens):
+    """SQL that turns table ``checked`` into request rows and the dimension rows they need."""
+    addresses, lines, agents = model_selects(keys, raw, keep_account_tokens)
+    bad_addresses = """
+    UPDATE checked SET reason = 'bad address', sample = left(concat_ws(' ', ip, request, status, bytes), 500)
+    WHERE reason IS NULL AND ip IN (SELECT address_key FROM address_model WHERE NOT valid)
+    """
     flag = "true" if raw else "false"
     new_dimensions = [
         "INSERT INTO addresses SELECT address_id, ip, network, %s FROM address_model WHERE valid"
@@ -309,33 +313,41 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     """.format(source_id=int(source_id))
     rows = ["INSERT INTO request_rows SELECT * FROM new_rows",
             *session_rows_statements("new_rows"), "DROP TABLE new_rows"]
-    return [addresses, bad_addresses, lines, agents, *new_dimensions, insert, *rows]
+    models = ["CREATE OR REPLACE TEMP TABLE %s AS %s" % pair
+              for pair in zip(("address_model", "request_model", "agent_model"), (addresses, lines, agents))]
+    return [models[0], bad_addresses, *models[1:], *new_dimensions, insert, *rows]
 
 
-def _checked_sql(layout, source, raw):
+def checked_select(layout, relation, raw, keep=()):
+    """SQL: each line of ``relation`` (a ``line`` column, and the columns ``keep``) as raw fields and a reason.
+
+    Both engines run it: the fields of the layout, then the checks every
+    format shares (time, status, bytes), and a masked sample of each
+    rejected line.
+    """
     f = layout.fields
     sample = _MASK_TOKENS % "left(line, 500)"
     if not raw:
         sample = _MASK_ADDRESSES % sample
+    kept = "".join("%s, " % name for name in keep)
     return """
-    CREATE OR REPLACE TEMP TABLE checked AS
-    SELECT ip, request, user_agent, ts, status, bytes, reason,
+    SELECT {kept}ip, request, user_agent, ts, status, bytes, reason,
            CASE WHEN reason IS NOT NULL THEN {sample} END AS sample
     FROM (
-    SELECT ip, request, user_agent, ts, status, bytes, line,
+    SELECT {kept}ip, request, user_agent, ts, status, bytes, line,
            CASE WHEN line IS NULL THEN 'blank'
                 ELSE coalesce(reason, CASE WHEN ts IS NULL THEN 'bad time'
                                            WHEN status IS NULL OR bytes IS NULL THEN 'bad format' END) END AS reason
     FROM (
-        SELECT line, {ip} AS ip, {request} AS request, {ua} AS user_agent, {ts} AS ts,
+        SELECT {kept}line, {ip} AS ip, {request} AS request, {ua} AS user_agent, {ts} AS ts,
                try_cast({status} AS INTEGER) AS status,
                CASE WHEN {nbytes} = '-' THEN 0 ELSE try_cast({nbytes} AS BIGINT) END AS bytes,
                {reason} AS reason
         FROM {reader}
     ))
     """.format(ip=f["ip"], request=f["request"], ua=f["user_agent"], ts=f["ts"], status=f["status"],
-               nbytes=f["bytes"], reason=f.get("reason", "NULL::VARCHAR"), reader=layout.reader_sql(source),
-               sample=sample)
+               nbytes=f["bytes"], reason=f.get("reason", "NULL::VARCHAR"), reader=layout.over(relation),
+               sample=sample, kept=kept)
 
 
 def _expand(inputs):
@@ -469,7 +481,8 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
                 source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
             con.execute("DROP TABLE IF EXISTS reader_rejects")
             con.execute("DROP TABLE IF EXISTS reader_scans")
-            con.execute(_checked_sql(layout, path if direct else scratch, raw))
+            reader = "read_csv(%s, %s)" % (quote_sql(str(path if direct else scratch)), LINE_READER_OPTIONS)
+            con.execute("CREATE OR REPLACE TEMP TABLE checked AS " + checked_select(layout, reader, raw))
             if direct and os.stat(path).st_size != total:
                 con.execute("ROLLBACK")  # it grew while being read: count and read one copy instead
                 direct = False

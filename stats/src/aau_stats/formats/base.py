@@ -41,11 +41,15 @@ class Layout:
     fields: dict
     stages: tuple = ()
 
-    def reader_sql(self, path):
-        relation = "read_csv(%s, %s)" % (quote_sql(str(path)), LINE_READER_OPTIONS)
+    def over(self, relation):
+        """SQL: ``relation`` (with a ``line`` column) with the helper stages added."""
         for items in self.stages:
             relation = "(SELECT *, %s FROM %s)" % (", ".join(items), relation)
         return relation
+
+    def reader_sql(self, path):
+        """SQL: the lines of the file at ``path`` (cut by DuckDB's CSV reader) with the helper stages."""
+        return self.over("read_csv(%s, %s)" % (quote_sql(str(path)), LINE_READER_OPTIONS))
 
 
 class LogFormat:

@@ -64,6 +64,6 @@ class CloudFront(LogFormat):
                   % (get("date"), get("time")),
             "status": get("sc-status"),
             "bytes": get("sc-bytes"),
-            "reason": "CASE WHEN starts_with(line, '#') THEN 'header' WHEN len(_f) <> %d THEN 'bad format' END"
+            "reason": "CASE WHEN starts_with(line, '#') THEN 'header' WHEN array_length(_f) <> %d THEN 'bad format' END"
                       % len(fields),
         }, (("string_split(line, '\t') AS _f",),))

@@ -35,9 +35,9 @@ class ApacheFamily(LogFormat):
             "\\S+ " if self.vhost else "", QUOTED_RE, " %s %s" % (QUOTED_RE, QUOTED_RE) if self.agent else "")
         names = ["ip", "ident", "user", "time", "request", "status", "bytes"]
         names += ["referer", "user_agent"] if self.agent else []
-        tail_ok = "len(_t) = 4 AND _t[4] = '' AND _q[5] = ' ' AND _q[7] = ''" if self.agent else (
-            "len(_t) BETWEEN 3 AND 4 AND coalesce(_t[4], '') = ''")
-        fast_ok = ("len(_q) = %d AND len(_h) = %d AND _h[%d] = '' AND _t[1] = '' AND %s"
+        tail_ok = "array_length(_t) = 4 AND _t[4] = '' AND _q[5] = ' ' AND _q[7] = ''" if self.agent else (
+            "array_length(_t) BETWEEN 3 AND 4 AND coalesce(_t[4], '') = ''")
+        fast_ok = ("array_length(_q) = %d AND array_length(_h) = %d AND _h[%d] = '' AND _t[1] = '' AND %s"
                    " AND NOT contains(line, '\\\"')" % (quotes, lead + 1, lead + 1, tail_ok))
         ip = lead - 4
         stages = (

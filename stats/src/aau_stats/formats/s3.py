@@ -29,7 +29,8 @@ class S3Access(LogFormat):
 
     def layout(self, head_lines):
         # _q: head, request, middle, referer, " ", user agent, rest; _h: the head's 9 fields; _m: the middle's 6.
-        fast_ok = ("len(_q) = 7 AND len(_h) = 10 AND _h[10] = '' AND len(_m) = 8 AND _m[1] = '' AND _m[8] = ''"
+        fast_ok = ("array_length(_q) = 7 AND array_length(_h) = 10 AND _h[10] = ''"
+                   " AND array_length(_m) = 8 AND _m[1] = '' AND _m[8] = ''"
                    " AND _q[5] = ' ' AND (_q[7] = '' OR starts_with(_q[7], ' ')) AND NOT contains(line, '\\\"')")
         stages = (
             ("string_split(line, '\"') AS _q",),
