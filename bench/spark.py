@@ -59,8 +59,8 @@ def main(argv=None):
 
     from aau_stats.export import export_parquet
     from aau_stats.questions import Filters, SparkEngine, ask, read_advisories
+    from aau_stats.spark import session as spark_session
     from aau_stats.store import read_keys
-    from pyspark.sql import SparkSession
 
     with tempfile.TemporaryDirectory(prefix="aau-bench-spark-", dir=args.scratch) as scratch:
         scratch = Path(scratch)
@@ -76,12 +76,8 @@ def main(argv=None):
         export_parquet(db, scratch / "parquet")
         export = time.perf_counter() - start
         start = time.perf_counter()
-        session = (SparkSession.builder.master("local[2]").appName("aau-bench")
-                   .config("spark.driver.memory", "4g").config("spark.ui.enabled", "false")
-                   .config("spark.ui.showConsoleProgress", "false").config("spark.sql.session.timeZone", "UTC")
-                   .config("spark.sql.shuffle.partitions", "4").getOrCreate())
-        session.sparkContext.setLogLevel("ERROR")
-        spark = SparkEngine(scratch / "parquet", keys=read_keys(db), session=session)
+        session = spark_session("local[2]", "aau-bench", {"spark.driver.memory": "4g"})
+        spark = SparkEngine(scratch / "parquet", keys=read_keys(db), spark=session)
         startup = time.perf_counter() - start
         advisories = read_advisories(advisories_path)
         rows = []

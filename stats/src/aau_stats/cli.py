@@ -32,6 +32,14 @@ def build_parser():
                      help="keep a/ tokens (not anonymous; dropped by default)")
     run.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                      help="a progress bar on stderr (auto: when stderr is a terminal)")
+    on = run.add_argument_group("engine")
+    on.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                    help="duckdb: into the store at --db (default); spark: into the Parquet store at --parquet,"
+                         " reading INPUTs as Spark does (local, hdfs://, s3a://, ...)")
+    on.add_argument("--parquet", metavar="DIR", help="with --engine spark: the Parquet store to add to (any path"
+                                                      " Spark writes); pseudonyms use the key beside --db")
+    on.add_argument("--master", help="with --engine spark: the Spark master (default local[2]; sc://... or"
+                                     " SPARK_REMOTE for Spark Connect; none under spark-submit)")
     export = commands.add_parser("export", help="export the requests to Parquet, one directory per day")
     export.add_argument("--parquet", required=True, metavar="DIR", help="the directory to write (replaced)")
     commands.add_parser("rotate-key", help="add a new pseudonym key and re-key every stored pseudonym")
@@ -78,10 +86,12 @@ def _filters_parser():
     group.add_argument("--ips", metavar="FILE", help="requests from these IP addresses and CIDR ranges (one per line)")
     engine = common.add_argument_group("engine")
     engine.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
-                        help="duckdb: the store at --db (default); spark: the Parquet store at --parquet")
+                        help="duckdb (default): the store at --db, or the Parquet store at --parquet;"
+                             " spark: the Parquet store at --parquet")
     engine.add_argument("--parquet", metavar="DIR", help="with --engine spark: requests as `export --parquet` writes"
                                                          " them (local, hdfs://, s3a://)")
-    engine.add_argument("--master", default="local[2]", help="with --engine spark: the Spark master (default local[2])")
+    engine.add_argument("--master", help="with --engine spark: the Spark master (default local[2]; sc://... or"
+                                         " SPARK_REMOTE for Spark Connect; none under spark-submit)")
     out = common.add_argument_group("output")
     out.add_argument("--min-clients", type=int, default=DEFAULT_MIN_CLIENTS, metavar="K",
                      help="suppress values backed by fewer than K distinct clients (default %(default)s;"
@@ -215,14 +225,19 @@ def _options(args):
 def _answer(args, db):
     from .output import print_answer, to_csv, to_json
 
-    if args.engine == "spark":
-        from .questions import SparkEngine
+    if args.engine == "spark" or args.parquet:
+        from .questions import DuckDBEngine, SparkEngine
         from .store import read_keys
 
         if not args.parquet:
             raise QuestionError("--engine spark: give --parquet DIR (aau-stats export --parquet DIR writes one)")
-        engine = SparkEngine(args.parquet, keys=read_keys(db) if Path(db).exists() else None, master=args.master)
-        answer = ask(args.command, None, _filters(args), min_clients=args.min_clients, engine=engine, **_options(args))
+        if args.engine == "spark":
+            engine = SparkEngine(args.parquet, keys=read_keys(db) if Path(db).exists() else None, master=args.master)
+        else:
+            engine = DuckDBEngine(db, parquet_dir=args.parquet)
+        with engine:
+            answer = ask(args.command, None, _filters(args), min_clients=args.min_clients, engine=engine,
+                         **_options(args))
     else:
         answer = ask(args.command, db, _filters(args), min_clients=args.min_clients, **_options(args))
     if args.json:
@@ -332,6 +347,11 @@ def main(argv=None):
         rows = rotate_key(db)
         sys.stdout.write("new key added to %s; %d rows re-keyed\n" % (key_path(db), rows))
         return 0
+    if args.engine == "spark":
+        return _ingest_on_spark(args, db)
+    if args.parquet:
+        return _fail("--parquet: only with --engine spark (the DuckDB ingester writes the store at --db;"
+                     " aau-stats export --parquet writes Parquet from it)")
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     try:
         with _Progress(force=args.progress == "always") if show else contextlib.nullcontext() as bar:
@@ -340,6 +360,27 @@ def main(argv=None):
                              on_file=lambda r: _print_report(r, sys.stdout), progress=bar)
     except InputError as exc:
         return _fail(exc)
+    return _print_total(reports)
+
+
+def _ingest_on_spark(args, db):
+    from .spark import SparkUnavailable, session
+    from .spark_ingest import ingest as ingest_spark
+    from .store import load_keys
+
+    if not args.parquet:
+        return _fail("--engine spark: give --parquet DIR, the Parquet store to write")
+    try:
+        spark = session(args.master)
+        reports = ingest_spark(spark, args.inputs, args.parquet, load_keys(db), fmt=args.format, raw=args.raw,
+                               keep_account_tokens=args.keep_account_tokens,
+                               on_file=lambda r: _print_report(r, sys.stdout))
+    except (InputError, SparkUnavailable) as exc:
+        return _fail(exc)
+    return _print_total(reports)
+
+
+def _print_total(reports):
     total = sum(r.lines for r in reports)
     headers = sum(r.headers for r in reports)
     sys.stdout.write("total: lines %d = parsed %d + rejected %d + blank %d%s\n" % (

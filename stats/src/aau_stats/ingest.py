@@ -61,6 +61,7 @@ class FileReport:
     rejected: dict = field(default_factory=dict)
     already: int = 0  # lines ingested by earlier runs
     note: str = ""
+    samples: dict = field(default_factory=dict)  # reason -> a few masked rejected lines
 
     @property
     def rejected_total(self):
@@ -318,6 +319,12 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     return [models[0], bad_addresses, *models[1:], *new_dimensions, insert, *rows]
 
 
+def masked_sample_sql(line, raw):
+    """SQL: the start of a rejected ``line`` with its tokens (and, unless ``raw``, addresses) masked."""
+    sample = _MASK_TOKENS % ("left(%s, 500)" % line)
+    return sample if raw else _MASK_ADDRESSES % sample
+
+
 def checked_select(layout, relation, raw, keep=()):
     """SQL: each line of ``relation`` (a ``line`` column, and the columns ``keep``) as raw fields and a reason.
 
@@ -326,9 +333,7 @@ def checked_select(layout, relation, raw, keep=()):
     rejected line.
     """
     f = layout.fields
-    sample = _MASK_TOKENS % "left(line, 500)"
-    if not raw:
-        sample = _MASK_ADDRESSES % sample
+    sample = masked_sample_sql("line", raw)
     kept = "".join("%s, " % name for name in keep)
     return """
     SELECT {kept}ip, request, user_agent, ts, status, bytes, reason,
@@ -434,7 +439,7 @@ def _known_source(con, head):
     return None, 0, 0, None
 
 
-_UNKNOWN = Layout("", {"ip": "NULL", "request": "NULL", "user_agent": "NULL", "ts": "NULL", "status": "NULL",
+UNKNOWN_LAYOUT = Layout("", {"ip": "NULL", "request": "NULL", "user_agent": "NULL", "ts": "NULL", "status": "NULL",
                       "bytes": "NULL", "reason": "'unknown format'"})
 
 
@@ -468,7 +473,7 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
             head = _read_head(path, kind, name, MAX_LINE_BYTES * 2)
             found = detect(_head_lines(head))
         if found is None:
-            layout = _UNKNOWN
+            layout = UNKNOWN_LAYOUT
             report.note = "no known log format recognised"
         else:
             report.format = found

@@ -43,9 +43,12 @@ class SparkUnavailable(Exception):
     """pyspark (or its Java) is not there; the message says how to get it."""
 
 
-def session(master=None, app_name="aau-stats"):
+def session(master=None, app_name="aau-stats", conf=None):
     """A SparkSession: Spark Connect when ``SPARK_REMOTE`` is set (or ``master`` is ``sc://...``),
-    the cluster ``spark-submit`` started us on, or ``master`` (default ``local[2]``)."""
+    the cluster ``spark-submit`` started us on, or ``master`` (default ``local[2]``).
+
+    ``conf``: settings for a session this call starts (driver memory, say).
+    """
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -57,7 +60,7 @@ def session(master=None, app_name="aau-stats"):
         builder = SparkSession.builder.appName(app_name)
         if master or not _under_spark_submit():
             builder = builder.master(master or "local[2]")
-        for key, value in LOCAL_CONF.items():
+        for key, value in {**LOCAL_CONF, **(conf or {})}.items():
             builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
@@ -134,8 +137,8 @@ def _rewrite(node):
     if isinstance(node, exp.RegexpExtract) and isinstance(node.args.get("group"), exp.Array):
         pieces = []
         for number, name in enumerate(node.args["group"].expressions, 1):
-            pieces += [name.copy(), exp.func("regexp_extract", node.this.copy(), node.expression.copy(),
-                                             exp.Literal.number(number))]
+            pieces += [name.copy(), exp.RegexpExtract(this=node.this.copy(), expression=node.expression.copy(),
+                                                      group=exp.Literal.number(number))]
         return exp.func("named_struct", *pieces)
     if isinstance(node, exp.RegexpFullMatch):
         return exp.RegexpLike(this=node.this, expression=exp.Literal.string("^(?:%s)$" % node.expression.name))
@@ -153,3 +156,10 @@ def to_spark(sql):
 
     tree = sqlglot.parse_one(sql, read="duckdb")
     return tree.transform(_rewrite).sql(dialect="spark")
+
+
+def spark_expression(expr):
+    """An SQL expression in DuckDB's dialect, in Spark's."""
+    import sqlglot
+
+    return sqlglot.parse_one(expr, read="duckdb").transform(_rewrite).sql(dialect="spark")

@@ -100,11 +100,15 @@ def _quote(value):
 
 
 class DuckDBEngine:
-    """The store's DuckDB database, opened read-only."""
+    """The store's DuckDB database, opened read-only; or, with ``parquet_dir``, a Parquet store
+    (as ``export --parquet`` or ``ingest --engine spark`` write it) read by an in-memory DuckDB."""
 
     name = "duckdb"
 
-    def __init__(self, db_path):
+    def __init__(self, db_path, parquet_dir=None):
+        if parquet_dir is not None:
+            self._open_parquet(parquet_dir, db_path)
+            return
         self.db_path = Path(db_path)
         if not self.db_path.exists():
             raise QuestionError("%s: no store there (run aau-stats ingest first)" % self.db_path)
@@ -126,6 +130,26 @@ class DuckDBEngine:
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
         self.has_sessions = "session_rows" in tables and self.scalar(
             "SELECT (SELECT coalesce(sum(requests), 0) FROM session_rows) = (SELECT count(*) FROM request_rows)")
+
+    def _open_parquet(self, parquet_dir, db_path):
+        self.db_path = Path(parquet_dir)
+        files = self.db_path / "day=*" / "*.parquet"
+        self.con = duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")
+        try:
+            self.con.execute("CREATE VIEW requests AS SELECT * FROM read_parquet(%s, hive_partitioning = true,"
+                             " union_by_name = true)" % _quote(files))
+            empty = not self.scalar("SELECT count(*) FROM requests")
+        except duckdb.Error as exc:
+            self.con.close()
+            raise QuestionError("%s: not a Parquet store of requests (%s)" % (
+                self.db_path, str(exc).splitlines()[0])) from None
+        if empty:
+            self.con.close()
+            raise QuestionError("%s: the store has no requests yet" % self.db_path)
+        self.keys = read_keys(db_path) if db_path is not None and Path(db_path).exists() else None
+        self._lookups = 0
+        self.has_sessions = False  # made from the requests by model.sessions_sql
 
     def rows(self, sql):
         """``(columns, rows)`` of a query."""

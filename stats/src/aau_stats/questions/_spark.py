@@ -10,16 +10,11 @@ questions already are SQL: one text, read by DuckDB as it is and by Spark
 through a transpiler, with no second query language to learn or to trust.
 """
 
-from pathlib import Path
 
+from ..spark import SparkUnavailable, session, to_spark
 from ._scope import QuestionError
 
-
-def to_spark(sql):
-    """``sql`` (DuckDB's dialect) in Spark's dialect."""
-    import sqlglot
-
-    return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+__all__ = ["SparkEngine", "to_spark"]
 
 
 class SparkEngine:
@@ -28,22 +23,22 @@ class SparkEngine:
     name = "spark"
     has_sessions = False  # made from the requests by the same SQL as the DuckDB store's
 
-    def __init__(self, parquet_dir, keys=None, master="local[2]", session=None):
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError:
-            raise QuestionError("--engine spark needs pyspark (pip install 'aau-stats[spark]')") from None
-        self.db_path = Path(parquet_dir)
-        if session is None:
-            session = (SparkSession.builder.master(master).appName("aau-stats")
-                       .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-                       .config("spark.sql.shuffle.partitions", "4").config("spark.ui.showConsoleProgress", "false")
-                       .getOrCreate())
-            session.sparkContext.setLogLevel("ERROR")
-        self.spark = session
+    def __init__(self, parquet_dir, keys=None, master=None, spark=None):
+        """``master``: as :func:`aau_stats.spark.session` takes it; ``spark``: a session to use instead."""
+        self.db_path = parquet_dir
+        if spark is None:
+            try:
+                spark = session(master)
+            except SparkUnavailable as exc:
+                raise QuestionError(str(exc)) from None
+        self.spark = spark
         self.keys = keys
         self._names = 0
-        self.spark.read.parquet(str(self.db_path)).createOrReplaceTempView("requests")
+        try:
+            self.spark.read.parquet(str(self.db_path)).createOrReplaceTempView("requests")
+        except Exception as exc:  # noqa: BLE001 - Spark's AnalysisException: a missing or unreadable store
+            raise QuestionError("%s: not a Parquet store of requests (%s)" % (
+                self.db_path, str(exc).strip().splitlines()[0])) from None
         if not self.scalar("SELECT count(*) FROM requests"):
             raise QuestionError("%s: the store has no requests yet" % self.db_path)
 

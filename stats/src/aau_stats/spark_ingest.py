@@ -1,0 +1,238 @@
+"""Ingestion on Spark: logs from any path Spark reads into a Parquet store partitioned by day.
+
+The same SQL as the DuckDB ingester does the work (:func:`.ingest.checked_select`
+for the formats' parsing and the checks, :func:`.ingest.model_selects` for the
+request model and the pseudonyms), rewritten for Spark by :func:`.spark.to_spark`.
+What differs is the reading and the writing:
+
+- Spark's text reader cuts the lines at ``\\n`` (a ``\\r`` before it is
+  dropped, a lone one becomes U+FFFD, as the DuckDB ingester does), and
+  decompresses by file name (``.gz``, ``.bz2``; ``.zst`` where Hadoop has
+  its native codec). A line Spark had to decode with U+FFFD is rejected as
+  ``bad encoding``, a line over 4 MiB as ``line too long``;
+- the rows are the wide schema of view ``requests`` (the schema ``aau-stats
+  export --parquet`` writes), appended under ``DIR/day=YYYY-MM-DD/``; Spark
+  keeps ``day`` in the directory names only;
+- ``DIR/_aau_sources`` (Parquet) lists each file ingested with its line
+  accounting (``lines = parsed + rejected + blank + headers``) and masked
+  samples of its rejections. A file listed there is not read again. A file
+  that grew since is not read again either: Spark reads whole files, so
+  feed it rotated logs.
+"""
+
+import datetime
+import re
+
+from . import ingest as duck
+from .formats import FORMATS, detect
+from .formats.base import MAX_LINE_BYTES
+from .spark import spark_expression, to_spark
+
+SOURCES = "_aau_sources"
+REQUEST_COLUMNS = (
+    "ts", "day", "ip", "network", "method", "status", "bytes", "path", "channel", "subdir", "filename", "name",
+    "version", "build", "ext", "kind", "client_family", "client_version", "python_version", "os_name", "os_version",
+    "aau_version", "c", "s", "e", "a", "i", "o", "m", "source_id", "raw",
+)
+_FROM_CHECKED = {"ts", "status", "bytes"}
+_FROM_LINE = {"method", "path", "channel", "subdir", "filename", "name", "version", "build", "ext", "kind"}
+_FROM_ADDRESS = {"ip", "network"}
+
+
+def _one_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _analysis_error():
+    try:
+        from pyspark.errors import AnalysisException
+    except ImportError:  # pragma: no cover - older pyspark
+        from pyspark.sql.utils import AnalysisException
+    return AnalysisException
+
+
+def _canonical(uri):
+    # Spark names one file file:///x in inputFiles() and file:/x in _metadata.file_path.
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):///", r"\1:/", uri)
+
+
+_CANONICAL_SQL = "regexp_replace(_metadata.file_path, '^([A-Za-z][A-Za-z0-9+.-]*):///', '$1:/')"
+
+
+def list_files(spark, inputs):
+    """The files each input names (a file, a directory, a glob; any scheme Spark reads), in order."""
+    files = []
+    for item in inputs:
+        try:
+            found = spark.read.option("recursiveFileLookup", "true").text(item).inputFiles()
+        except _analysis_error() as exc:
+            raise duck.InputError("%s: %s" % (item, _one_line(exc))) from None
+        if not found:
+            raise duck.InputError("%s: no files there" % item)
+        files += sorted({_canonical(f) for f in found} - set(files))
+    return files
+
+
+def _ingested(spark, out_dir):
+    """``{path: (source_id, lines)}`` of the files the store at ``out_dir`` has ingested."""
+    try:
+        rows = spark.read.parquet("%s/%s" % (out_dir, SOURCES)).select("path", "source_id", "lines").collect()
+    except _analysis_error():
+        return {}
+    return {row["path"]: (row["source_id"], row["lines"]) for row in rows}
+
+
+def _head(spark, path):
+    return [(row[0] or "").encode("utf-8") for row in
+            spark.read.option("lineSep", "\n").text(path).limit(duck.DETECT_LINES * 4).collect()
+            if (row[0] or "").strip()][:duck.DETECT_LINES]
+
+
+def _layout(spark, path, fmt_name):
+    head = _head(spark, path)
+    found = fmt_name or detect(head)
+    if found is None:
+        return "", duck.UNKNOWN_LAYOUT
+    return found, FORMATS[found].layout(head)
+
+
+_READ_LINES = """
+SELECT file, line, CASE WHEN octet_length(value) > {max_bytes} THEN 'line too long'
+                        WHEN instr(value, '\\uFFFD') > 0 THEN 'bad encoding' END AS reader_reason
+FROM (SELECT file, value, nullif(replace(regexp_replace(value, '\\r$', ''), '\\r', '\\uFFFD'), '') AS line
+      FROM raw_lines)
+"""
+
+
+def _wide_select(raw):
+    def column(name):
+        if name == "day":
+            return "CAST(k.ts AS DATE) AS day"
+        if name == "source_id":
+            return "f.source_id"
+        if name == "raw":
+            return "%s AS raw" % ("true" if raw else "false")
+        table = "k" if name in _FROM_CHECKED else "r" if name in _FROM_LINE else "d" if name in _FROM_ADDRESS else "g"
+        return "%s.%s" % (table, name)
+
+    return """
+    SELECT {columns}
+    FROM checked k
+    JOIN request_model r ON r.request_key = coalesce(k.request, '')
+    JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
+    JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
+    JOIN files f ON f.file = k.file
+    WHERE k.reason IS NULL AND d.valid
+    """.format(columns=", ".join(column(name) for name in REQUEST_COLUMNS))
+
+
+# One row per file and outcome: NULL (a request), a rejection reason, 'blank' or 'header'.
+_OUTCOMES = """
+SELECT k.file, CASE WHEN k.reason IS NULL AND NOT d.valid THEN 'bad address' ELSE k.reason END AS outcome,
+       count(*) AS lines,
+       slice(collect_list(CASE WHEN k.reason IS NULL AND NOT d.valid
+                               THEN left(concat_ws(' ', k.ip, k.request, k.status, k.bytes), 500)
+                               ELSE k.sample END), 1, {samples}) AS samples
+FROM checked k LEFT JOIN address_model d ON k.reason IS NULL AND d.address_key <=> k.ip
+GROUP BY 1, 2
+UNION ALL
+SELECT file, reader_reason, count(*), slice(collect_list({masked}), 1, {samples})
+FROM read_lines WHERE reader_reason IS NOT NULL GROUP BY 1, 2
+"""
+
+
+def ingest(spark, inputs, out_dir, keys, fmt=None, raw=False, keep_account_tokens=False, on_file=None):
+    """Ingest ``inputs`` into the Parquet store at ``out_dir`` on ``spark``; return a report per file."""
+    if fmt is not None and fmt not in FORMATS:
+        raise duck.InputError("--format %s: unknown; known formats: %s" % (fmt, ", ".join(FORMATS)))
+    out_dir = str(out_dir).rstrip("/")
+    done = _ingested(spark, out_dir)
+    next_id = max([source_id for source_id, _ in done.values()] + [0]) + 1
+    reports, groups, ids = {}, {}, {}
+    for path in list_files(spark, inputs):
+        if path in done:
+            reports[path] = duck.FileReport(path=path, already=done[path][1], note="ingested before")
+            continue
+        found, layout = _layout(spark, path, fmt)
+        reports[path] = duck.FileReport(path=path, format=found,
+                                        note="" if found else "no known log format recognised")
+        key = (layout.format_name, tuple(sorted(layout.fields.items())), layout.stages)
+        groups.setdefault(key, (layout, []))[1].append(path)
+        ids[path] = next_id
+        next_id += 1
+    for layout, paths in groups.values():
+        _ingest_group(spark, layout, paths, ids, out_dir, keys, raw, keep_account_tokens, reports)
+        for path in paths:
+            _record(spark, out_dir, ids[path], reports[path])
+    ordered = [reports[path] for path in reports]
+    if on_file:
+        for report in ordered:
+            on_file(report)
+    return ordered
+
+
+def _view(spark, sql, name, cache=False):
+    frame = spark.sql(sql)
+    if cache:
+        frame = frame.cache()
+    frame.createOrReplaceTempView(name)
+    return frame
+
+
+def _ingest_group(spark, layout, paths, ids, out_dir, keys, raw, keep_account_tokens, reports):
+    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+    (spark.read.option("lineSep", "\n").text(paths).selectExpr("%s AS file" % _CANONICAL_SQL, "value")
+     .createOrReplaceTempView("raw_lines"))
+    spark.createDataFrame([(path, ids[path]) for path in paths], StructType(
+        [StructField("file", StringType()), StructField("source_id", IntegerType())])).createOrReplaceTempView("files")
+    _view(spark, _READ_LINES.format(max_bytes=MAX_LINE_BYTES), "read_lines", cache=True)
+    _view(spark, "SELECT file, line FROM read_lines WHERE reader_reason IS NULL", "lines")
+    cached = [_view(spark, to_spark(duck.checked_select(layout, "lines", raw, keep=("file",))), "checked", cache=True)]
+    for name, sql in zip(("address_model", "request_model", "agent_model"),
+                         duck.model_selects(keys, raw, keep_account_tokens, ids=False)):
+        cached.append(_view(spark, to_spark(sql), name, cache=True))
+    spark.sql(to_spark(_wide_select(raw))).write.mode("append").partitionBy("day").parquet(out_dir)
+    masked = spark_expression(duck.masked_sample_sql("line", raw))
+    for row in spark.sql(_OUTCOMES.format(samples=duck.SAMPLES, masked=masked)).collect():
+        report = reports[row["file"]]
+        report.lines += row["lines"]
+        outcome = row["outcome"]
+        if outcome is None:
+            report.parsed += row["lines"]
+        elif outcome == "blank":
+            report.blank += row["lines"]
+        elif outcome == "header":
+            report.headers += row["lines"]
+        else:
+            report.rejected[outcome] = report.rejected.get(outcome, 0) + row["lines"]
+            report.samples.setdefault(outcome, []).extend(s for s in row["samples"] if s is not None)
+    for frame in cached:
+        frame.unpersist()
+    spark.catalog.dropTempView("read_lines")
+
+
+def _record(spark, out_dir, source_id, report):
+    from pyspark.sql.types import (
+        ArrayType,
+        IntegerType,
+        LongType,
+        MapType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    schema = StructType([
+        StructField("source_id", IntegerType()), StructField("path", StringType()), StructField("format", StringType()),
+        StructField("lines", LongType()), StructField("parsed", LongType()), StructField("blank", LongType()),
+        StructField("headers", LongType()), StructField("rejected", MapType(StringType(), LongType())),
+        StructField("samples", MapType(StringType(), ArrayType(StringType()))),
+        StructField("ingested", TimestampType()),
+    ])
+    samples = {reason: values[:duck.SAMPLES] for reason, values in report.samples.items()}
+    row = (source_id, report.path, report.format, report.lines, report.parsed, report.blank, report.headers,
+           dict(report.rejected), samples, datetime.datetime.now(datetime.timezone.utc))
+    spark.createDataFrame([row], schema).write.mode("append").parquet("%s/%s" % (out_dir, SOURCES))
