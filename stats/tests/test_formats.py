@@ -83,6 +83,16 @@ def test_cloudfront_file_that_grows_keeps_its_header_columns(tmp_path):
         ("192.0.2.10", C), ("192.0.2.11", C)]
 
 
+def test_cloudfront_rejected_lines_keep_no_token_in_their_samples(tmp_path):
+    text = cloudfront_line(when="2026-13-45\t25:00:00") + cloudfront_line(
+        when="2026-13-45\t25:00:00", agent=UA.replace(" ", "%2520"))
+    report = one_file(tmp_path, "cf.log", text, fmt="cloudfront")
+    assert report.rejected == {"bad time": 2}
+    samples = rows(tmp_path / "store.duckdb", "SELECT samples FROM rejections")[0][0]
+    assert len(samples) == 2
+    assert all("c/*" in sample and C not in sample and S not in sample and E not in sample for sample in samples)
+
+
 def cloudflare(**fields):
     record = {"ClientIP": "203.0.113.9", "ClientRequestHost": "conda.example.com", "ClientRequestMethod": "GET",
               "ClientRequestURI": PKG, "ClientRequestProtocol": "HTTP/2", "ClientRequestUserAgent": UA,

@@ -234,7 +234,8 @@ _HEXTET = "[0-9A-Fa-f]{0,4}"
 _VALID_ADDRESS = "(regexp_full_match(ip, '(%s\\.){3}%s') OR regexp_full_match(ip, '%s(:%s){2,7}(%%[0-9A-Za-z]+)?'))" % (
     _OCTET, _OCTET, _HEXTET, _HEXTET)
 # Rejected lines are kept as samples; tokens in them are masked, and addresses too unless the store is raw.
-_MASK_TOKENS = ("regexp_replace(regexp_replace(%s, '(^| )([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g'),"
+# A token follows a space, or an encoded one in CloudFront's user agents.
+_MASK_TOKENS = ("regexp_replace(regexp_replace(%s, '(^|[ \t]|%%20|%%2520)([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g'),"
                 " '/t/[^/ ]+/', '/t/*/', 'g')")
 _MASK_ADDRESSES = "regexp_replace(%s, '[0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}', '*', 'g')"
 
@@ -274,7 +275,7 @@ def model_selects(keys, raw, keep_account_tokens, ids=True):
     SELECT agent_key, {id}client_family, client_version, python_version, os_name, os_version,
            aau_version, {c} AS c, {s} AS s, {e} AS e, {a} AS a,
            list_transform(i, lambda v: {v}) AS i, list_transform(o, lambda v: {v}) AS o,
-           list_transform(m, lambda v: {v}) AS m
+           list_transform(m, lambda v: {v}) AS m, {agent_name} AS agent
     FROM (
         SELECT agent_key, {agent}, {tokens} FROM (
             SELECT agent_key, nullif(agent_key, '') AS user_agent, {tail} AS aau_tail
@@ -282,7 +283,7 @@ def model_selects(keys, raw, keep_account_tokens, ids=True):
     """.format(id=ident("agent_key", "agent" + ("+a" if keep_account_tokens else ""), "agent_id"),
                agent=", ".join(model.agent_fields()), tokens=", ".join(model.token_fields()),
                tail=model.aau_tail("nullif(agent_key, '')"), c=hide("c"), s=hide("s"), e=hide("e"),
-               a=hide(account), v=hide("v"))
+               a=hide(account), v=hide("v"), agent_name=pseudonym_sql("agent_key", keys))
     return addresses, lines, agents
 
 
@@ -299,7 +300,7 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
         " AND address_id NOT IN (SELECT address_id FROM addresses)" % flag,
         "INSERT INTO request_lines SELECT * EXCLUDE (request_key) FROM request_model"
         " WHERE line_id NOT IN (SELECT line_id FROM request_lines)",
-        "INSERT INTO agents SELECT * EXCLUDE (agent_key), %s FROM agent_model"
+        "INSERT INTO agents SELECT * EXCLUDE (agent_key, agent), %s, agent FROM agent_model"
         " WHERE agent_id NOT IN (SELECT agent_id FROM agents)" % flag,
     ]
     insert = """

@@ -110,7 +110,7 @@ def agent_fields(ua="user_agent"):
 # of the requests. Written once over the columns of view ``requests``; the store keeps it up to date at
 # ingest (table ``session_rows``, view ``sessions``), any other engine computes it with this SQL.
 SESSION_KEYS = ("day", "ip", "network", "client_family", "client_version", "python_version", "os_name",
-                "os_version", "aau_version", "c", "s", "e", "a", "i", "o", "m")
+                "os_version", "aau_version", "c", "s", "e", "a", "i", "o", "m", "agent")
 SESSION_MEASURES = (
     ("requests", "count(*)"),
     ("downloads", "sum(CASE WHEN %s THEN 1 ELSE 0 END)" % DOWNLOAD),

@@ -11,8 +11,9 @@ adds what sqlglot leaves as it is or gets wrong for these statements:
 - ``regexp_full_match`` -> ``RLIKE`` anchored at both ends (``RLIKE`` alone
   finds a match anywhere);
 - ``regexp_replace``'s back references ``\\1`` -> Java's ``$1``;
-- ``url_decode`` -> ``try_url_decode``, with ``+`` kept (Java decodes it as
-  a space, DuckDB keeps it);
+- ``url_decode`` -> ``try_url_decode``, with ``+`` and a ``%`` that starts
+  no escape kept as they are, as DuckDB keeps them (Java decodes ``+`` as a
+  space and refuses the whole text for a stray ``%``);
 - ``list_slice(l, a, b)`` -> ``slice(l, a, b - a + 1)``;
 - DuckDB's JSON checks -> ``json_object_keys``/``json_array_length``, and
   ``json_extract_string`` with several paths -> one ``get_json_object`` each;
@@ -28,6 +29,7 @@ time parser and UTC.
 
 import os
 import re
+from pathlib import Path
 
 SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",
@@ -36,7 +38,12 @@ SESSION_CONF = {
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     "spark.sql.shuffle.partitions": "4",
 }
-LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    # Errors only on stderr: Spark's default logging writes warnings and notes there.
+    "spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=%s" % (Path(__file__).parent / "log4j2.properties"),
+}
 
 
 class SparkUnavailable(Exception):
@@ -116,8 +123,11 @@ def _rewrite(node):
         if name == "try_strptime":
             return exp.func("try_to_timestamp", args[0], exp.Literal.string(java_time_pattern(args[1].name)))
         if name == "url_decode":
-            plus_kept = exp.func("replace", args[0], exp.Literal.string("+"), exp.Literal.string("%2B"))
-            return exp.func("try_url_decode", plus_kept)
+            # DuckDB keeps a + and a % that starts no escape as they are; Java would decode or refuse them.
+            kept = exp.func("replace", args[0], exp.Literal.string("+"), exp.Literal.string("%2B"))
+            kept = exp.RegexpReplace(this=kept, expression=exp.Literal.string("%(?![0-9A-Fa-f]{2})"),
+                                     replacement=exp.Literal.string("%25"))
+            return exp.func("try_url_decode", kept)
         if name == "list_slice":
             start, end = (int(a.name) for a in args[1:3])
             return exp.func("slice", args[0], exp.Literal.number(start), exp.Literal.number(end - start + 1))

@@ -8,8 +8,8 @@ What differs is the reading and the writing:
 - Spark's text reader cuts the lines at ``\\n`` (a ``\\r`` before it is
   dropped, a lone one becomes U+FFFD, as the DuckDB ingester does), and
   decompresses by file name (``.gz``, ``.bz2``; ``.zst`` where Hadoop has
-  its native codec). A line Spark had to decode with U+FFFD is rejected as
-  ``bad encoding``, a line over 4 MiB as ``line too long``;
+  its native codec). A line that is not UTF-8 is rejected as ``bad
+  encoding``, a line over 4 MiB as ``line too long``, as DuckDB's reader does;
 - the rows are the wide schema of view ``requests`` (the schema ``aau-stats
   export --parquet`` writes), appended under ``DIR/day=YYYY-MM-DD/``; Spark
   keeps ``day`` in the directory names only;
@@ -32,7 +32,7 @@ SOURCES = "_aau_sources"
 REQUEST_COLUMNS = (
     "ts", "day", "ip", "network", "method", "status", "bytes", "path", "channel", "subdir", "filename", "name",
     "version", "build", "ext", "kind", "client_family", "client_version", "python_version", "os_name", "os_version",
-    "aau_version", "c", "s", "e", "a", "i", "o", "m", "source_id", "raw",
+    "aau_version", "c", "s", "e", "a", "i", "o", "m", "agent", "source_id", "raw",
 )
 _FROM_CHECKED = {"ts", "status", "bytes"}
 _FROM_LINE = {"method", "path", "channel", "subdir", "filename", "name", "version", "build", "ext", "kind"}
@@ -41,7 +41,7 @@ _FROM_ADDRESS = {"ip", "network"}
 
 def _one_line(exc):
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return re.sub(r"\s*SQLSTATE: \w+$", "", text.splitlines()[0]) if text else type(exc).__name__
 
 
 def _analysis_error():
@@ -98,9 +98,11 @@ def _layout(spark, path, fmt_name):
 
 
 _READ_LINES = """
-SELECT file, line, CASE WHEN octet_length(value) > {max_bytes} THEN 'line too long'
-                        WHEN instr(value, '\\uFFFD') > 0 THEN 'bad encoding' END AS reader_reason
-FROM (SELECT file, value, nullif(replace(regexp_replace(value, '\\r$', ''), '\\r', '\\uFFFD'), '') AS line
+SELECT file, CASE WHEN valid THEN line ELSE make_valid_utf8(value) END AS line,
+       CASE WHEN octet_length(value) > {max_bytes} THEN 'line too long'
+            WHEN NOT valid THEN 'bad encoding' END AS reader_reason
+FROM (SELECT file, value, is_valid_utf8(value) AS valid,
+             nullif(replace(regexp_replace(value, '\\r$', ''), '\\r', '\\uFFFD'), '') AS line
       FROM raw_lines)
 """
 

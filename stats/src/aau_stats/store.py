@@ -8,6 +8,11 @@ the one every question reads and the Parquet export writes. An id is the
 ``md5_number`` of the key and the raw value, so the same value gets the
 same id in every ingest, and an id reveals nothing.
 
+Column ``agent`` tells user agents apart without keeping them: the keyed
+pseudonym of the whole user-agent text (in raw stores too), so that
+sessions (day, address, user agent) are the same rows whichever engine
+makes them.
+
 Privacy by default: tokens and IP addresses are stored as keyed pseudonyms
 (32 hex characters), as is the IP's network (/24 for IPv4, /48 for IPv6).
 The pseudonym of ``x`` is ``sha256(k1 || sha256(k2 || x))`` over the hex
@@ -39,13 +44,14 @@ CREATE TABLE IF NOT EXISTS agents (
     agent_id UHUGEINT, client_family VARCHAR, client_version VARCHAR, python_version VARCHAR,
     os_name VARCHAR, os_version VARCHAR,
     aau_version VARCHAR, c VARCHAR, s VARCHAR, e VARCHAR, a VARCHAR,
-    i VARCHAR[], o VARCHAR[], m VARCHAR[], raw BOOLEAN
+    i VARCHAR[], o VARCHAR[], m VARCHAR[], raw BOOLEAN, agent VARCHAR
 );
+ALTER TABLE agents ADD COLUMN IF NOT EXISTS agent VARCHAR;
 CREATE OR REPLACE VIEW requests AS
 SELECT r.ts, r.day, d.ip, d.network, l.method, r.status, r.bytes, l.path,
        l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext, l.kind,
        g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
-       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, r.source_id, g.raw
+       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, g.agent, r.source_id, g.raw
 FROM request_rows r
 JOIN request_lines l ON l.line_id = r.line_id
 JOIN agents g ON g.agent_id = r.agent_id
@@ -55,7 +61,7 @@ CREATE TABLE IF NOT EXISTS session_rows (
 );
 CREATE OR REPLACE VIEW sessions AS
 SELECT p.day, d.ip, d.network, g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
-       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, {measures}
+       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, g.agent, {measures}
 FROM session_rows p
 JOIN agents g ON g.agent_id = p.agent_id
 JOIN addresses d ON d.address_id = p.address_id;
@@ -202,10 +208,12 @@ def rotate_key(db_path):
         agent_sets += ["%s = list_transform(%s, lambda v: %s)" % (c, c, _one_pseudonym("v", new))
                        for c in ("i", "o", "m")]
         address_sets = ["%s = %s" % (c, _one_pseudonym(c, new)) for c in ("ip", "network")]
+        agent_names = "agent = %s" % _one_pseudonym("agent", new)
         con.execute("BEGIN TRANSACTION")
         try:
             rows = con.execute("SELECT count(*) FROM requests WHERE NOT raw").fetchall()[0][0]
             con.execute("UPDATE agents SET %s WHERE NOT raw" % ", ".join(agent_sets))
+            con.execute("UPDATE agents SET %s WHERE agent NOT LIKE 'id:%%'" % agent_names)
             con.execute("UPDATE addresses SET %s WHERE NOT raw" % ", ".join(address_sets))
             con.execute("INSERT INTO key_chain VALUES (?, ?, now())", [len(chain), chain_fingerprint(chain)])
             con.execute("COMMIT")
@@ -227,6 +235,8 @@ def open_store(db_path):
     con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = '768MB'")
     con.execute(SCHEMA)
+    # A store from before user agents had pseudonyms: each is told apart by its id (the text is not kept).
+    con.execute("UPDATE agents SET agent = 'id:' || CAST(agent_id AS VARCHAR) WHERE agent IS NULL")
     if (not con.execute("SELECT count(*) FROM session_rows").fetchall()[0][0]
             and con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]):
         # A store from before sessions were kept: they are made once from its requests.

@@ -6,7 +6,9 @@ ones used here are ``ClientIP``, ``ClientRequestMethod``,
 ``ClientRequestUserAgent``, ``EdgeStartTimestamp``, ``EdgeResponseStatus``
 and ``EdgeResponseBytes``. ``EdgeStartTimestamp`` is RFC 3339 text or a
 Unix time in seconds, milliseconds, microseconds or nanoseconds (Logpush's
-``timestamp_format`` option); the magnitude says which. A missing method is
+``timestamp_format`` option); the magnitude says which. A number with a
+fraction is seconds, also in exponent notation (Spark's JSON functions
+write ``1.79164053625E9`` for ``1791640536.25``). A missing method is
 recorded as ``-``, never guessed; missing bytes count as 0.
 """
 
@@ -27,7 +29,7 @@ def _timestamp(text):
     micros = ("CASE WHEN %(n)s >= 100000000000000000 THEN %(n)s // 1000 WHEN %(n)s >= 100000000000000 THEN %(n)s"
               " WHEN %(n)s >= 100000000000 THEN %(n)s * 1000 ELSE %(n)s * 1000000 END" % {"n": number})
     return ("CASE WHEN regexp_full_match(%(t)s, '[0-9]{1,20}') THEN make_timestamp(CAST(%(m)s AS BIGINT))"
-            " WHEN regexp_full_match(%(t)s, '[0-9]{1,12}\\.[0-9]{1,9}')"
+            " WHEN regexp_full_match(%(t)s, '[0-9]{1,12}\\.[0-9]{1,20}(E[0-9]{1,2})?')"
             " THEN make_timestamp(CAST(CAST(%(t)s AS DOUBLE) * 1000000 AS BIGINT))"
             " ELSE CAST(try_cast(%(t)s AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END"
             % {"t": text, "m": micros})
