@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -204,3 +205,29 @@ def test_the_command_line_ingests_on_spark(tmp_path, spark):
     # The JVM itself may announce its incubator modules; everything else is our one line.
     said = [line for line in missing.stderr.splitlines() if not line.startswith("WARNING: Using incubator modules")]
     assert len(said) == 1 and said[0].startswith("aau-stats: ") and "nowhere.log" in said[0]
+
+
+def test_spark_connect_ingests_and_answers_alike(tmp_path, spark):
+    for module in ("grpc", "pandas", "pyarrow"):
+        pytest.importorskip(module, reason="Spark Connect's client needs %s (pip install 'aau-stats[connect]')" % module)
+    log = tmp_path / "access.log"
+    log.write_text(population_log())
+    db, store = tmp_path / "store.duckdb", tmp_path / "parquet"
+    command = [sys.executable, "-m", "aau_stats.cli", "--db", str(db)]
+    # pyspark starts a Spark Connect server of its own for SPARK_REMOTE=local[...], and talks to it over gRPC.
+    env = {**os.environ, "SPARK_REMOTE": "local[2]"}
+    script = ("import sys; from aau_stats import cli, spark; print(type(spark.session()).__module__);"
+              " sys.exit(cli.main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", script, "--db", str(db), "ingest", "--engine", "spark",
+                           "--parquet", str(store), str(log)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "pyspark.sql.connect.session"
+    assert "total: lines 27 = parsed 27" in done.stdout
+    answers = {}
+    for engine, extra in (("spark", env), ("duckdb", os.environ)):
+        answered = subprocess.run([*command, "lifecycles", "--engine", engine, "--parquet", str(store), "--json",
+                                   "--min-clients", "1"], capture_output=True, text=True, timeout=300, env=extra)
+        assert answered.returncode == 0, answered.stderr
+        answers[engine] = json.loads(answered.stdout)
+    assert answers["spark"] == answers["duckdb"]
+    assert answers["spark"]["headline"][0]["value"] > 0

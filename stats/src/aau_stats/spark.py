@@ -29,6 +29,7 @@ time parser and UTC.
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 SESSION_CONF = {
@@ -63,6 +64,9 @@ def session(master=None, app_name="aau-stats", conf=None):
     remote = master if master and master.startswith("sc://") else os.environ.get("SPARK_REMOTE")
     if remote:
         builder = SparkSession.builder.remote(remote)
+        if remote.startswith("local"):  # pyspark starts a Connect server of its own, with these settings
+            for key, value in {**LOCAL_CONF, **(conf or {})}.items():
+                builder = builder.config(key, value)
     else:
         builder = SparkSession.builder.appName(app_name)
         if master or not _under_spark_submit():
@@ -70,7 +74,10 @@ def session(master=None, app_name="aau-stats", conf=None):
         for key, value in {**LOCAL_CONF, **(conf or {})}.items():
             builder = builder.config(key, value)
     try:
-        spark = builder.getOrCreate()
+        with warnings.catch_warnings():
+            # A local Connect server takes these at its start; pyspark then also tries them on the session.
+            warnings.filterwarnings("ignore", message="Failed to set spark")
+            spark = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - Java missing, cluster unreachable: one line, named
         raise SparkUnavailable("cannot start Spark (%s): %s" % (
             remote or master or "local[2]", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
