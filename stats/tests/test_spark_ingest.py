@@ -231,3 +231,23 @@ def test_spark_connect_ingests_and_answers_alike(tmp_path, spark):
         answers[engine] = json.loads(answered.stdout)
     assert answers["spark"] == answers["duckdb"]
     assert answers["spark"]["headline"][0]["value"] > 0
+
+
+def test_spark_submit_runs_the_command_on_its_own_master(tmp_path, spark):
+    submit = shutil.which("spark-submit", path=os.path.dirname(sys.executable))
+    if submit is None:
+        pytest.skip("no spark-submit beside this Python (pyspark installs one)")
+    log = tmp_path / "access.log"
+    log.write_text(population_log())
+    driver = tmp_path / "driver.py"
+    # What an operator gives spark-submit is aau_stats/__main__.py; this shows the master it ran on, then runs it.
+    driver.write_text("import runpy, sys\nfrom aau_stats import spark\nprint(spark.session().sparkContext.master)\n"
+                      "import aau_stats.__main__ as entry\nsys.argv = [entry.__file__, *sys.argv[1:]]\n"
+                      "runpy.run_path(entry.__file__, run_name='__main__')\n")
+    done = subprocess.run([submit, "--master", "local[1]", str(driver), "--db", str(tmp_path / "store.duckdb"),
+                           "ingest", "--engine", "spark", "--parquet", str(tmp_path / "parquet"), str(log)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == "local[1]"
+    assert "total: lines 27 = parsed 27" in done.stdout
