@@ -194,6 +194,35 @@ def test_popularity_like_condastats_with_distinct_clients(store):
         ("requests", "none", "noarch", "2026-10"): (4,), ("conda", "3.12", "linux-64", "2026-10"): (2,)}
 
 
+def test_popularity_with_sketches_counts_small_sets_exactly_and_says_so(store):
+    result = answer(store, "popularity", distinct="hll")
+    assert by_label(result.table("popularity"), "counts", "clients", "environments") == {
+        "numpy": (14, 8, 8), "python": (4, 4, 4), "requests": (4, 4, 4), "conda": (2, 2, 2)}
+    assert any("HyperLogLog" in note and "0.81 %" in note for note in result.notes)
+    with pytest.raises(QuestionError, match="--distinct approximate"):
+        answer(store, "popularity", distinct="approximate")
+
+
+def test_sketches_merge_and_estimate_large_sets_within_their_error():
+    import duckdb
+    from aau_stats.questions import _sketch
+
+    con = duckdb.connect()
+    # 300,000 distinct values over three months, a third of them seen in two months.
+    con.execute("CREATE TABLE v AS SELECT 'client-' || (i % 300000) AS v, 'm' || (i % 3) AS month"
+                " FROM range(400000) r(i)")
+    monthly = _sketch.sketch_sql("v", "v", ["month"])
+    merged = _sketch.merge_sql(monthly, [])
+    whole = _sketch.sketch_sql("v", "v", [])
+    assert con.execute("SELECT * FROM (%s) EXCEPT SELECT * FROM (%s)" % (merged, whole)).fetchall() == []
+    assert con.execute("SELECT count(*) FROM (%s)" % merged).fetchall()[0][0] == _sketch.REGISTERS
+    (estimate,), = con.execute(_sketch.estimate_sql(merged, [])).fetchall()
+    assert abs(estimate - 300000) / 300000 < 3 * _sketch.STANDARD_ERROR
+    per_month = dict(con.execute(_sketch.estimate_sql(monthly, ["month"])).fetchall())
+    exact = dict(con.execute("SELECT month, count(DISTINCT v) FROM v GROUP BY month").fetchall())
+    assert all(abs(per_month[m] - exact[m]) / exact[m] < 3 * _sketch.STANDARD_ERROR for m in exact)
+
+
 def test_seats_behind_an_organizations_addresses_or_token(store, tmp_path):
     office = tmp_path / "office.txt"
     office.write_text("# the office\n10.0.0.0/24\n")

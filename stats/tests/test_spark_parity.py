@@ -79,6 +79,7 @@ CASES = [
     ("popularity", {"month": "2026-10"}, {"packages": ["numpy"]}), ("seats", {"org": "acme"}, {}),
     ("seats", {"ips": "office"}, {}), ("activity", {}, {}), ("clients-per-ip", {"package": "python"}, {}),
     ("activity", {"channel": "conda-forge", "until": "2026-10-04"}, {}),
+    ("popularity", {}, {"distinct": "hll"}), ("popularity", {}, {"distinct": "hll", "by": ["version"]}),
 ]
 
 

@@ -136,6 +136,9 @@ def _add_questions(commands):
                              default=[], help="group also by the subdir, channel, package version or"
                                               " package's Python (repeatable)")
             sub.add_argument("--monthly", action="store_true", help="one row per month")
+            sub.add_argument("--distinct", choices=("exact", "hll"), default="exact",
+                             help="exact distinct counts (default), or HyperLogLog estimates from monthly sketches"
+                                  " that merge (standard error 0.81 %%)")
             sub.add_argument("--start-month", metavar="YYYY-MM", help="from this month")
             sub.add_argument("--end-month", metavar="YYYY-MM", help="to this month (inclusive)")
     report = commands.add_parser("report", parents=[common], help="every answer in one offline HTML page")
@@ -218,7 +221,8 @@ def _options(args):
             raise QuestionError("--list machines is an operator's private view: not with --json or --csv")
         return {"advisories": read_advisories(args.advisories), "list_machines": bool(args.list_machines)}
     if args.command == "popularity":
-        return {"packages": args.packages, "by": args.by, "monthly": args.monthly, "top": args.top}
+        return {"packages": args.packages, "by": args.by, "monthly": args.monthly, "top": args.top,
+                "distinct": args.distinct}
     return {}
 
 

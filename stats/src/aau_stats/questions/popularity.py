@@ -8,11 +8,21 @@ range of months, or month by month (``time``). ``counts`` is condastats'
 raw download count; ``clients`` and ``environments`` count distinct
 tokens, so a CI farm that downloads numpy a thousand times a day counts as
 what it is.
+
+Distinct counts are exact by default. ``distinct="hll"`` counts them with
+HyperLogLog sketches instead (:mod:`._sketch`): one sketch per group and
+month, merged for the groups' totals over the months, as a roll-up over
+many months of a large channel would be made from kept monthly sketches.
 """
 
+from . import _sketch
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
 from ._sql import DOWNLOAD, MONTH
+
+DISTINCT = ("exact", "hll")
+# The distinct counts, by the column that holds them: what each counts.
+_COUNTED = (("clients", "c"), ("environments", "e"), ("_clients", "c"), ("_sources", "coalesce(c, ip)"))
 
 TITLE = "Package popularity"
 BY = {
@@ -24,8 +34,10 @@ BY = {
 }
 
 
-def popularity(scope, packages=(), by=(), monthly=False, top=50):
+def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact"):
     engine = scope.engine
+    if distinct not in DISTINCT:
+        raise QuestionError("--distinct %s: one of %s" % (distinct, ", ".join(DISTINCT)))
     packages = list(dict.fromkeys(packages))
     if packages:
         known = {row[0] for row in engine.rows("SELECT DISTINCT name FROM requests WHERE name IN (%s)" % ", ".join(
@@ -40,15 +52,19 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50):
     if packages:
         where += " AND name IN (%s)" % ", ".join("'%s'" % p.replace("'", "''") for p in packages)
     names = [name for name, _ in groups]
+    downloads_sql = "SELECT {select}, {month} AS _month, c, e, ip FROM {requests} r WHERE {where}".format(
+        select=", ".join("%s AS %s" % (expr, name) for name, expr in groups), month=MONTH,
+        requests=scope.requests(), where=where)
+    counted = ", ".join(("count(DISTINCT %s) AS %s" if distinct == "exact" else "0 AS %s") % (
+        (value, name) if distinct == "exact" else (name,)) for name, value in _COUNTED)
     # One pass: the groups, and the totals (the empty grouping set).
     columns, rows = engine.rows("""
-        SELECT {names}, grouping({first}) AS _total, count(*) AS counts, count(DISTINCT c) AS clients,
-               count(DISTINCT e) AS environments, count(DISTINCT c) AS _clients,
-               count(DISTINCT coalesce(c, ip)) AS _sources, count(DISTINCT pkg_name) AS _names
-        FROM (SELECT {select}, c, e, ip FROM {requests} r WHERE {where}) d
+        SELECT {names}, grouping({first}) AS _total, count(*) AS counts, {counted}, count(DISTINCT pkg_name) AS _names
+        FROM ({downloads}) d
         GROUP BY GROUPING SETS (({names}), ())
-    """.format(names=", ".join(names), first=names[0], requests=scope.requests(), where=where,
-               select=", ".join("%s AS %s" % (expr, name) for name, expr in groups)))
+    """.format(names=", ".join(names), first=names[0], counted=counted, downloads=downloads_sql))
+    if distinct == "hll":
+        rows = _estimated(engine, downloads_sql, names, columns, rows)
     total = columns.index("_total")
     totals = [row for row in rows if row[total]]
     downloads, clients, envs, _, sources, packages_seen = totals[0][total + 1:] if totals else (0, 0, 0, 0, 0, 0)
@@ -72,4 +88,31 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50):
         "counts: raw downloads (successful package GETs), as condastats reports; clients and environments:"
         " distinct c/ and e/ tokens among them. Downloads without tokens add to counts only.",
     ]
+    if distinct == "hll":
+        notes.append("clients and environments are HyperLogLog estimates (precision %d: standard error %.2f %%,"
+                     " 95 %% of estimates within %.1f %%), from one sketch per group and month merged over the"
+                     " months; counts are exact." % (_sketch.PRECISION, 100 * _sketch.STANDARD_ERROR,
+                                                    200 * _sketch.STANDARD_ERROR))
     return Answer("popularity", TITLE, headline, [table], notes)
+
+
+def _estimated(engine, downloads_sql, names, columns, rows):
+    """``rows`` with their distinct counts (zeros) replaced by HyperLogLog estimates."""
+    values = " UNION ALL ".join("SELECT {names}, _month, '{what}' AS what, {value} AS v FROM ({d}) d".format(
+        names=", ".join(names), what=what, value=value, d=downloads_sql) for what, value in _COUNTED[:2] + _COUNTED[3:])
+    # The mergeable part: one sketch per group, month and kind of value.
+    monthly = engine.keep(_sketch.sketch_sql("(%s)" % values, "v", [*names, "_month", "what"]))
+    estimates = {}
+    for keys in (names, []):
+        merged = _sketch.merge_sql("SELECT * FROM %s" % monthly, [*keys, "what"])
+        for row in engine.rows(_sketch.estimate_sql(merged, [*keys, "what"]))[1]:
+            estimates[(tuple(row[:len(keys)]) if keys else None, row[-2])] = row[-1]
+    total = columns.index("_total")
+    out = []
+    for row in rows:
+        key = None if row[total] else tuple(row[:len(names)])
+        row = list(row)
+        for what, _ in _COUNTED:
+            row[columns.index(what)] = estimates.get((key, "clients" if what == "_clients" else what), 0)
+        out.append(row)
+    return out
