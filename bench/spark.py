@@ -1,13 +1,17 @@
-"""Benchmark: every question on Spark local[2] beside DuckDB, on the same ``--lines`` requests.
+"""Benchmark: ingestion and every question on Spark local[2] beside DuckDB, on the same ``--lines`` requests.
 
 The same seeded conda traffic as ``bench/questions.py`` (its generator,
-advisory and IP file) is ingested into a DuckDB store and exported to
-Parquet by day (``aau-stats export --parquet``), the store Spark reads. Each
-question then runs through ``aau_stats.questions.ask`` on DuckDB and on a
-``SparkEngine`` (local[2], 4 GiB of driver memory), once untimed and
-``--repeat`` times timed on each, in this process; the table shows the
-median time on each engine and their ratio, with Spark's start-up and the
-export apart. The answers of the two engines are compared too.
+advisory and IP file) is ingested twice: by ``aau-stats ingest`` into a
+DuckDB store, and by the Spark ingester (local[2], 4 GiB of driver memory)
+into a Parquet store. Beside them, a naive Spark parse (one regular
+expression per line, the nine fields of ``combined``, nothing else) shows
+what the full pipeline costs over bare parsing. The two stores must hold
+the same number of requests. Each question then runs through
+``aau_stats.questions.ask`` on DuckDB's store and on a ``SparkEngine`` over
+the store Spark wrote, once untimed and ``--repeat`` times timed on each, in
+this process; the tables show the median time on each engine and their
+ratio, with Spark's start-up and DuckDB's Parquet export apart. The answers
+of the two engines are compared too.
 
     python bench/spark.py [--lines N] [--repeat N] [--seed N] [--scratch DIR]
 """
@@ -39,6 +43,18 @@ def comparable(answer):
                            for r in t.records()) for t in answer.tables}
 
 
+NAIVE_COMBINED = r'^(\S+) \S+ \S+ \[([^\]]+)\] "([^"]*)" (\d+) (\S+) "([^"]*)" "([^"]*)"'
+
+
+def naive_parse(session, log):
+    """Spark reads and parses every line with one regular expression, and writes nothing (the ``noop`` sink)."""
+    from pyspark.sql import functions as F
+
+    lines = session.read.text(str(log))
+    fields = [F.regexp_extract("value", NAIVE_COMBINED, n).alias("f%d" % n) for n in range(1, 8)]
+    lines.select(*fields).write.format("noop").mode("overwrite").save()
+
+
 def timed(call, repeat):
     call()
     times = []
@@ -60,6 +76,7 @@ def main(argv=None):
     from aau_stats.export import export_parquet
     from aau_stats.questions import Filters, SparkEngine, ask, read_advisories
     from aau_stats.spark import session as spark_session
+    from aau_stats.spark_ingest import ingest as spark_ingest
     from aau_stats.store import read_keys
 
     with tempfile.TemporaryDirectory(prefix="aau-bench-spark-", dir=args.scratch) as scratch:
@@ -67,18 +84,28 @@ def main(argv=None):
         ingest_bench.note("generating %s lines" % format(args.lines, ","))
         log, _, _ = ingest_bench.generated_log(scratch, args.lines, args.seed)
         db = scratch / "store.duckdb"
-        questions_bench.ingest_store(log, db, scratch)
+        duck_ingest, _, duck_rows = questions_bench.ingest_store(log, db, scratch)
+        ingest_bench.note("DuckDB ingest: %.1f s" % duck_ingest)
         advisories_path, ips = scratch / "advisories.csv", scratch / "busiest.txt"
         questions_bench.write_advisory(db, advisories_path)
         questions_bench.write_ip_file(log, ips)
-        log.unlink()
         start = time.perf_counter()
         export_parquet(db, scratch / "parquet")
         export = time.perf_counter() - start
         start = time.perf_counter()
         session = spark_session("local[2]", "aau-bench", {"spark.driver.memory": "4g"})
-        spark = SparkEngine(scratch / "parquet", keys=read_keys(db), spark=session)
         startup = time.perf_counter() - start
+        start = time.perf_counter()
+        naive_parse(session, log)
+        naive = time.perf_counter() - start
+        ingest_bench.note("naive Spark parse: %.1f s" % naive)
+        start = time.perf_counter()
+        reports = spark_ingest(session, [str(log)], scratch / "spark-store", read_keys(db))
+        spark_ingested = time.perf_counter() - start
+        spark_rows = sum(r.parsed for r in reports)
+        ingest_bench.note("Spark ingest: %.1f s, %d requests (DuckDB: %d)" % (spark_ingested, spark_rows, duck_rows))
+        log.unlink()
+        spark = SparkEngine(scratch / "spark-store", keys=read_keys(db), spark=session)
         advisories = read_advisories(advisories_path)
         rows = []
         for label, question, options in questions_bench.QUESTIONS:
@@ -99,7 +126,16 @@ def main(argv=None):
                                                                        "same" if same else "different"))
     print("%s; %d CPUs, Python %s, %s lines, median of %d after one untimed run each.\n" % (
         datetime.date.today(), os.cpu_count(), platform.python_version(), format(args.lines, ","), args.repeat))
-    print("Parquet export %.1f s; Spark local[2] start-up %.1f s.\n" % (export, startup))
+    print("Spark local[2] start-up %.1f s; DuckDB's Parquet export (not needed by Spark) %.1f s.\n"
+          % (startup, export))
+    print("| ingestion of %s lines | s | lines/s | / DuckDB | requests stored |" % format(args.lines, ","))
+    print("|---|---|---|---|---|")
+    for label, seconds, stored in (("DuckDB (`aau-stats ingest`)", duck_ingest, duck_rows),
+                                   ("Spark local[2], naive regex parse only", naive, None),
+                                   ("Spark local[2] (`ingest --engine spark`)", spark_ingested, spark_rows)):
+        print("| %s | %.1f | %s | %.1fx | %s |" % (label, seconds, format(round(args.lines / seconds), ","),
+                                                  seconds / duck_ingest, "-" if stored is None else format(stored, ",")))
+    print()
     print("| question | DuckDB s | Spark local[2] s | Spark / DuckDB | same answer |")
     print("|---|---|---|---|---|")
     for label, duck, on_spark, same in rows:

@@ -97,6 +97,7 @@ def _layout(spark, path, fmt_name):
     return found, FORMATS[found].layout(head)
 
 
+# The reader's part: lines cut at \n, a \r before it dropped, a lone one U+FFFD; what the reader rejects.
 _READ_LINES = """
 SELECT file, CASE WHEN valid THEN line ELSE make_valid_utf8(value) END AS line,
        CASE WHEN octet_length(value) > {max_bytes} THEN 'line too long'
@@ -125,22 +126,21 @@ def _wide_select(raw):
     JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
     JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
     JOIN files f ON f.file = k.file
-    WHERE k.reason IS NULL AND d.valid
+    WHERE k.reason IS NULL AND k.reader_reason IS NULL AND d.valid
     """.format(columns=", ".join(column(name) for name in REQUEST_COLUMNS))
 
 
 # One row per file and outcome: NULL (a request), a rejection reason, 'blank' or 'header'.
 _OUTCOMES = """
-SELECT k.file, CASE WHEN k.reason IS NULL AND NOT d.valid THEN 'bad address' ELSE k.reason END AS outcome,
+SELECT k.file, coalesce(k.reader_reason, CASE WHEN k.reason IS NULL AND NOT d.valid THEN 'bad address'
+                                              ELSE k.reason END) AS outcome,
        count(*) AS lines,
-       slice(collect_list(CASE WHEN k.reason IS NULL AND NOT d.valid
+       slice(collect_list(CASE WHEN k.reader_reason IS NOT NULL THEN k.reader_sample
+                               WHEN k.reason IS NULL AND NOT d.valid
                                THEN left(concat_ws(' ', k.ip, k.request, k.status, k.bytes), 500)
                                ELSE k.sample END), 1, {samples}) AS samples
 FROM checked k LEFT JOIN address_model d ON k.reason IS NULL AND d.address_key <=> k.ip
 GROUP BY 1, 2
-UNION ALL
-SELECT file, reader_reason, count(*), slice(collect_list({masked}), 1, {samples})
-FROM read_lines WHERE reader_reason IS NOT NULL GROUP BY 1, 2
 """
 
 
@@ -189,15 +189,19 @@ def _ingest_group(spark, layout, paths, ids, out_dir, keys, raw, keep_account_to
      .createOrReplaceTempView("raw_lines"))
     spark.createDataFrame([(path, ids[path]) for path in paths], StructType(
         [StructField("file", StringType()), StructField("source_id", IntegerType())])).createOrReplaceTempView("files")
-    _view(spark, _READ_LINES.format(max_bytes=MAX_LINE_BYTES), "read_lines", cache=True)
-    _view(spark, "SELECT file, line FROM read_lines WHERE reader_reason IS NULL", "lines")
-    cached = [_view(spark, to_spark(duck.checked_select(layout, "lines", raw, keep=("file",))), "checked", cache=True)]
+    masked = spark_expression(duck.masked_sample_sql("line", raw))
+    _view(spark, "SELECT *, CASE WHEN reader_reason IS NOT NULL THEN %s END AS reader_sample FROM (%s)" % (
+        masked, _READ_LINES.format(max_bytes=MAX_LINE_BYTES)), "lines")
+    # Lines the reader rejects go through the parser too (it never fails), but count under the reader's reason.
+    checked = duck.checked_select(layout, "lines", raw, keep=("file", "reader_reason", "reader_sample"))
+    cached = [_view(spark, to_spark(checked), "checked", cache=True)]
     for name, sql in zip(("address_model", "request_model", "agent_model"),
                          duck.model_selects(keys, raw, keep_account_tokens, ids=False)):
         cached.append(_view(spark, to_spark(sql), name, cache=True))
-    spark.sql(to_spark(_wide_select(raw))).write.mode("append").partitionBy("day").parquet(out_dir)
-    masked = spark_expression(duck.masked_sample_sql("line", raw))
-    for row in spark.sql(_OUTCOMES.format(samples=duck.SAMPLES, masked=masked)).collect():
+    # The addresses and request lines are few: each task gets all of them (no shuffle of the requests).
+    wide = to_spark(_wide_select(raw)).replace("SELECT ", "SELECT /*+ BROADCAST(r), BROADCAST(d), BROADCAST(f) */ ", 1)
+    spark.sql(wide).write.mode("append").partitionBy("day").parquet(out_dir)
+    for row in spark.sql(_OUTCOMES.format(samples=duck.SAMPLES)).collect():
         report = reports[row["file"]]
         report.lines += row["lines"]
         outcome = row["outcome"]
@@ -212,7 +216,6 @@ def _ingest_group(spark, layout, paths, ids, out_dir, keys, raw, keep_account_to
             report.samples.setdefault(outcome, []).extend(s for s in row["samples"] if s is not None)
     for frame in cached:
         frame.unpersist()
-    spark.catalog.dropTempView("read_lines")
 
 
 def _record(spark, out_dir, source_id, report):

@@ -5,11 +5,9 @@ import os
 from ..model import DOWNLOAD
 from ..store import pseudonym_sql
 
-__all__ = ["AGENT_KEY", "DOWNLOAD", "MONTH", "NAIVE_VISITOR", "address_label", "buckets", "in_order"]
+__all__ = ["DOWNLOAD", "MONTH", "address_label", "buckets", "in_order"]
 MONTH = "substr(CAST(day AS VARCHAR), 1, 7)"
 # The user agent as the model reads it: what classic log analyzers count visitors by (with the IP and day).
-AGENT_KEY = "concat_ws('|', client_family, client_version, python_version, os_name, os_version, aau_version, c, s, e)"
-NAIVE_VISITOR = "concat_ws('|', ip, CAST(day AS VARCHAR), %s)" % AGENT_KEY
 
 
 def buckets(expr, edges):
