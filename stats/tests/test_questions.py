@@ -452,3 +452,31 @@ def test_two_versions_first_downloaded_in_the_same_second_are_one_install_and_on
     ingest([str(log)], db)
     (row,) = ask("installs", db, min_clients=1, warm_up_days=0).table("installs").records()
     assert (row["new_installs"], row["updates"], row["redownloads"]) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("question", ["clients-per-ip", "lifecycles", "environments", "installs", "popularity",
+                                      "activity"])
+def test_duckdb_answers_alike_from_the_parquet_export(store, tmp_path_factory, question):
+    from aau_stats.export import export_parquet
+    from aau_stats.questions import DuckDBEngine
+
+    exported = tmp_path_factory.mktemp("export") / "parquet"
+    export_parquet(store, exported)
+    with DuckDBEngine(store, parquet_dir=exported) as engine:
+        assert not engine.has_sessions  # made from the requests, as on Spark
+        got = ask(question, None, Filters(), min_clients=1, engine=engine)
+    expected = answer(store, question)
+    assert [(h.label, h.value) for h in got.headline] == [(h.label, h.value) for h in expected.headline]
+    assert [sorted(map(repr, t.rows)) for t in got.tables] == [sorted(map(repr, t.rows)) for t in expected.tables]
+
+
+def test_the_report_reads_a_parquet_store_too(store, tmp_path, capsys):
+    from aau_stats.export import export_parquet
+
+    export_parquet(store, tmp_path / "parquet")
+    assert cli.main(["--db", str(store), "report", "--parquet", str(tmp_path / "parquet"),
+                     "--out", str(tmp_path / "r.html"), "--min-clients", "1"]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "distinct clients" in page and "27 requests" in page
+    assert cli.main(["--db", str(store), "report", "--parquet", str(tmp_path / "nothing")]) == 1
+    assert "nothing: not a Parquet store of requests" in capsys.readouterr().err

@@ -226,19 +226,25 @@ def _options(args):
     return {}
 
 
+def _parquet_engine(args, db):
+    """The engine over the Parquet store of ``--parquet`` (Spark's or DuckDB's), or None for the store at ``db``."""
+    if args.engine != "spark" and not args.parquet:
+        return None
+    from .questions import DuckDBEngine, SparkEngine
+    from .store import read_keys
+
+    if not args.parquet:
+        raise QuestionError("--engine spark: give --parquet DIR (aau-stats export --parquet DIR writes one)")
+    if args.engine == "spark":
+        return SparkEngine(args.parquet, keys=read_keys(db) if Path(db).exists() else None, master=args.master)
+    return DuckDBEngine(db, parquet_dir=args.parquet)
+
+
 def _answer(args, db):
     from .output import print_answer, to_csv, to_json
 
-    if args.engine == "spark" or args.parquet:
-        from .questions import DuckDBEngine, SparkEngine
-        from .store import read_keys
-
-        if not args.parquet:
-            raise QuestionError("--engine spark: give --parquet DIR (aau-stats export --parquet DIR writes one)")
-        if args.engine == "spark":
-            engine = SparkEngine(args.parquet, keys=read_keys(db) if Path(db).exists() else None, master=args.master)
-        else:
-            engine = DuckDBEngine(db, parquet_dir=args.parquet)
+    engine = _parquet_engine(args, db)
+    if engine is not None:
         with engine:
             answer = ask(args.command, None, _filters(args), min_clients=args.min_clients, engine=engine,
                          **_options(args))
@@ -260,7 +266,8 @@ def _report(args, db):
     from .report_builder import write_report
 
     advisories = read_advisories(args.advisories) if args.advisories else None
-    path = write_report(db, args.out, _filters(args), min_clients=args.min_clients, advisories=advisories)
+    path = write_report(db, args.out, _filters(args), min_clients=args.min_clients, advisories=advisories,
+                        engine=_parquet_engine(args, db))
     sys.stdout.write("report written to %s\n" % path)
     return 0
 

@@ -121,10 +121,10 @@ def section(answer):
             "charts": charts, "tables": [_table(answer.table(name)) for name in tables], "notes": answer.notes}
 
 
-def build_report(db, filters=None, min_clients=10, advisories=None):
-    """The report's HTML for the store at ``db``."""
+def build_report(db, filters=None, min_clients=10, advisories=None, engine=None):
+    """The report's HTML for the store at ``db`` (or on ``engine``, an open one)."""
     answers = []
-    with DuckDBEngine(db) as engine:
+    with engine or DuckDBEngine(db) as engine:
         scope = Scope(engine, filters)
         for name, question in _QUESTIONS.items():
             if name == "exposure" and not advisories:
@@ -143,9 +143,9 @@ def build_report(db, filters=None, min_clients=10, advisories=None):
     return render_report("conda usage from anonymous tokens", subtitle, [section(a) for a in answers])
 
 
-def write_report(db, out, filters=None, min_clients=10, advisories=None):
+def write_report(db, out, filters=None, min_clients=10, advisories=None, engine=None):
     path = Path(out)
-    html = build_report(db, filters, min_clients, advisories)
+    html = build_report(db, filters, min_clients, advisories, engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
