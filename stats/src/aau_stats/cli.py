@@ -18,6 +18,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
 
 
+def _add_engine(parser, engine_help, parquet_help):
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help=engine_help)
+    group.add_argument("--parquet", metavar="DIR", help=parquet_help)
+    group.add_argument("--master", help="with --engine spark: the Spark master (default local[2]; sc://... or"
+                                        " SPARK_REMOTE for Spark Connect; none under spark-submit)")
+
+
 def build_parser():
     parser = _Parser(prog="aau-stats", description="Answers about conda usage from access logs.")
     parser.add_argument("--version", action="version", version=__version__)
@@ -32,14 +40,10 @@ def build_parser():
                      help="keep a/ tokens (not anonymous; dropped by default)")
     run.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                      help="a progress bar on stderr (auto: when stderr is a terminal)")
-    on = run.add_argument_group("engine")
-    on.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
-                    help="duckdb: into the store at --db (default); spark: into the Parquet store at --parquet,"
-                         " reading INPUTs as Spark does (local, hdfs://, s3a://, ...)")
-    on.add_argument("--parquet", metavar="DIR", help="with --engine spark: the Parquet store to add to (any path"
-                                                      " Spark writes); pseudonyms use the key beside --db")
-    on.add_argument("--master", help="with --engine spark: the Spark master (default local[2]; sc://... or"
-                                     " SPARK_REMOTE for Spark Connect; none under spark-submit)")
+    _add_engine(run, "duckdb: into the store at --db (default); spark: into the Parquet store at --parquet,"
+                     " reading INPUTs as Spark does (local, hdfs://, s3a://, ...)",
+                "with --engine spark: the Parquet store to add to (any path Spark writes); pseudonyms use the key"
+                " beside --db")
     export = commands.add_parser("export", help="export the requests to Parquet, one directory per day")
     export.add_argument("--parquet", required=True, metavar="DIR", help="the directory to write (replaced)")
     commands.add_parser("rotate-key", help="add a new pseudonym key and re-key every stored pseudonym")
@@ -84,14 +88,10 @@ def _filters_parser():
     group.add_argument("--package", help="one package name")
     group.add_argument("--org", metavar="TOKEN", help="requests carrying this organization token (o/)")
     group.add_argument("--ips", metavar="FILE", help="requests from these IP addresses and CIDR ranges (one per line)")
-    engine = common.add_argument_group("engine")
-    engine.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
-                        help="duckdb (default): the store at --db, or the Parquet store at --parquet;"
-                             " spark: the Parquet store at --parquet")
-    engine.add_argument("--parquet", metavar="DIR", help="with --engine spark: requests as `export --parquet` writes"
-                                                         " them (local, hdfs://, s3a://)")
-    engine.add_argument("--master", help="with --engine spark: the Spark master (default local[2]; sc://... or"
-                                         " SPARK_REMOTE for Spark Connect; none under spark-submit)")
+    _add_engine(common, "duckdb (default): the store at --db, or the Parquet store at --parquet;"
+                        " spark: the Parquet store at --parquet",
+                "a Parquet store of requests, as `export --parquet` or `ingest --engine spark` write it"
+                " (local, hdfs://, s3a://)")
     out = common.add_argument_group("output")
     out.add_argument("--min-clients", type=int, default=DEFAULT_MIN_CLIENTS, metavar="K",
                      help="suppress values backed by fewer than K distinct clients (default %(default)s;"
