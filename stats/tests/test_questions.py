@@ -442,6 +442,30 @@ def test_a_store_without_kept_sessions_is_answered_then_given_them(tmp_path):
     assert answers(db) == before
 
 
+def test_a_store_from_before_user_agent_pseudonyms_is_answered_then_given_them(tmp_path):
+    import duckdb
+    from aau_stats.store import SCHEMA
+
+    log = tmp_path / "access.log"
+    log.write_text(population_log())
+    db = tmp_path / "old.duckdb"
+    ingest([str(log)], db)
+    package = Filters.build(package="numpy")  # sessions made from the requests, grouped by agent
+    before = [answer(db, q, filters=package) for q in ("clients-per-ip", "lifecycles")]
+    con = duckdb.connect(str(db))
+    for statement in SCHEMA.split(";"):  # the views as they were, without agent
+        if "CREATE OR REPLACE VIEW" in statement:
+            con.execute(statement.replace("g.agent, ", ""))
+    con.execute("ALTER TABLE agents DROP COLUMN agent")
+    con.close()
+    old = [answer(db, q, filters=package) for q in ("clients-per-ip", "lifecycles")]
+    assert [headline(a) for a in old[1:]] == [headline(a) for a in before[1:]]
+    ingest([str(tmp_path / "access.log")], db)  # nothing new, but the store gets its agent column back
+    assert rows(db, "SELECT count(*) FROM agents WHERE agent IS NULL OR agent NOT LIKE 'id:%'") == [(0,)]
+    assert [headline(a) for a in (answer(db, q, filters=package) for q in ("clients-per-ip", "lifecycles"))] == [
+        headline(a) for a in before]
+
+
 def test_two_versions_first_downloaded_in_the_same_second_are_one_install_and_one_update(tmp_path):
     agent = "conda/24.11.3 aau/0.8.0 c/%s s/%s e/%s" % ("T" * 22, "U" * 22, "V" * 22)
     log = tmp_path / "tie.log"

@@ -127,6 +127,7 @@ class DuckDBEngine:
             raise QuestionError("%s: the store has no requests yet (run aau-stats ingest first)" % self.db_path)
         self.keys = read_keys(self.db_path)
         self._lookups = 0
+        self._add_missing_agent()
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
         self.has_sessions = "session_rows" in tables and self.scalar(
             "SELECT (SELECT coalesce(sum(requests), 0) FROM session_rows) = (SELECT count(*) FROM request_rows)")
@@ -147,9 +148,19 @@ class DuckDBEngine:
         if empty:
             self.con.close()
             raise QuestionError("%s: the store has no requests yet" % self.db_path)
+        self._add_missing_agent()
         self.keys = read_keys(db_path) if db_path is not None and Path(db_path).exists() else None
         self._lookups = 0
         self.has_sessions = False  # made from the requests by model.sessions_sql
+
+    def _add_missing_agent(self):
+        # A store from before column agent (the user agent's pseudonym): sessions made from its requests
+        # are told apart by the user agent's parsed fields, until an ingest gives each user agent an id.
+        columns = [row[0] for row in self.con.execute("DESCRIBE requests").fetchall()]
+        if "agent" not in columns:
+            database = self.con.execute("SELECT current_database()").fetchall()[0][0]
+            self.con.execute('CREATE TEMP VIEW requests AS SELECT *, CAST(NULL AS VARCHAR) AS agent FROM "%s".main.requests'
+                             % database.replace('"', '""'))
 
     def rows(self, sql):
         """``(columns, rows)`` of a query."""

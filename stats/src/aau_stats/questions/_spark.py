@@ -35,7 +35,10 @@ class SparkEngine:
         self.keys = keys
         self._names = 0
         try:
-            self.spark.read.parquet(str(self.db_path)).createOrReplaceTempView("requests")
+            requests = self.spark.read.parquet(str(self.db_path))
+            if "agent" not in requests.columns:  # exported before column agent: as DuckDBEngine reads it
+                requests = requests.selectExpr("*", "CAST(NULL AS STRING) AS agent")
+            requests.createOrReplaceTempView("requests")
         except Exception as exc:  # noqa: BLE001 - Spark's AnalysisException: a missing or unreadable store
             raise QuestionError("%s: not a Parquet store of requests (%s)" % (
                 self.db_path, str(exc).strip().splitlines()[0])) from None
