@@ -84,6 +84,8 @@ def corpus(root):
     (root / "s3.log").write_text(
         s3_line() + s3_line(rest="") + s3_line(rest=" " + s3_line(rest="")[:-1].replace('"', "'")) + s3_line(
             agent='conda/24.11.3 \\"quoted\\" aau/0.8.0') + s3_line(key="-", uri="-%.0s"))
+    (root / "notes.txt").write_text("not a log\nat all\n")
+    (root / "empty.log").write_text("")
     with gzip.open(root / "rotated.log.gz", "wt") as out:
         out.write("".join(combined(ip="10.1.0.%d" % n) + "\n" for n in range(1, 40)))
     return root
@@ -122,7 +124,7 @@ def _accounting(reports):
 
 def test_every_line_is_accounted_for_alike(both):
     _, _, duck_reports, spark_reports = both
-    assert len(duck_reports) == 11
+    assert len(duck_reports) == 13
     assert _accounting(spark_reports) == _accounting(duck_reports)
     for report in spark_reports:
         assert report.lines == report.parsed + report.rejected_total + report.blank + report.headers
