@@ -253,3 +253,36 @@ def test_spark_submit_runs_the_command_on_its_own_master(tmp_path, spark):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[0] == "local[1]"
     assert "total: lines 27 = parsed 27" in done.stdout
+
+
+def test_a_run_killed_before_its_commit_leaves_rows_nobody_reads(tmp_path, spark, monkeypatch):
+    from aau_stats import spark_ingest
+    from aau_stats.questions import QuestionError, SparkEngine
+
+    log = tmp_path / "access.log"
+    log.write_text(population_log())
+    store, keys = tmp_path / "store", ["ab" * 32]
+    record = spark_ingest._record
+
+    def killed_at_commit(spark, out_dir, entries):
+        if entries[0][2] == "done":
+            raise KeyboardInterrupt  # the rows are written; the run dies before saying so
+        record(spark, out_dir, entries)
+
+    monkeypatch.setattr(spark_ingest, "_record", killed_at_commit)
+    with pytest.raises(KeyboardInterrupt):
+        spark_ingest.ingest(spark, [str(log)], store, keys)
+    monkeypatch.setattr(spark_ingest, "_record", record)
+    assert len(_rows(store / "day=*" / "*.parquet")) == 27  # written, but not committed
+    with pytest.raises(QuestionError, match="no requests yet"):
+        DuckDBEngine(None, parquet_dir=store)
+    (report,) = spark_ingest.ingest(spark, [str(log)], store, keys)  # the file again, under a new id
+    assert (report.lines, report.parsed, report.note) == (27, 27, "")
+    assert len(_rows(store / "day=*" / "*.parquet")) == 54
+    with DuckDBEngine(None, parquet_dir=store) as engine:
+        assert engine.scalar("SELECT count(*) FROM requests") == 27
+    engine = SparkEngine(store, keys=keys, spark=spark)
+    assert engine.scalar("SELECT count(*) FROM requests") == 27
+    engine.close()
+    (again,) = spark_ingest.ingest(spark, [str(log)], store, keys)
+    assert again.note == "ingested before" and again.already == 27

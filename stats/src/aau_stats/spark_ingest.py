@@ -13,11 +13,14 @@ What differs is the reading and the writing:
 - the rows are the wide schema of view ``requests`` (the schema ``aau-stats
   export --parquet`` writes), appended under ``DIR/day=YYYY-MM-DD/``; Spark
   keeps ``day`` in the directory names only;
-- ``DIR/_aau_sources`` (Parquet) lists each file ingested with its line
-  accounting (``lines = parsed + rejected + blank + headers``) and masked
-  samples of its rejections. A file listed there is not read again. A file
-  that grew since is not read again either: Spark reads whole files, so
-  feed it rotated logs.
+- ``DIR/_aau_sources`` (Parquet) is the store's commit log. Before a file's
+  rows are written, a ``started`` row names its ``source_id``; after, a
+  ``done`` row adds its line accounting (``lines = parsed + rejected +
+  blank + headers``) and masked samples of its rejections. Readers
+  (:func:`committed_ids_sql`) take only the rows of ``done`` sources, so a
+  run killed half-way leaves rows nobody reads, and the next run ingests
+  that file again under a new id. A ``done`` file is not read again, nor is
+  one that grew since: Spark reads whole files, so feed it rotated logs.
 """
 
 import datetime
@@ -74,13 +77,19 @@ def list_files(spark, inputs):
     return files
 
 
+def committed_ids_sql(sources):
+    """SQL (both engines): the ids of the sources whose rows are complete, from the table ``sources``."""
+    return "SELECT source_id FROM %s WHERE status = 'done'" % sources
+
+
 def _ingested(spark, out_dir):
-    """``{path: (source_id, lines)}`` of the files the store at ``out_dir`` has ingested."""
+    """``({path: lines} of the files done, the largest id ever given)`` for the store at ``out_dir``."""
     try:
-        rows = spark.read.parquet("%s/%s" % (out_dir, SOURCES)).select("path", "source_id", "lines").collect()
+        rows = spark.read.parquet("%s/%s" % (out_dir, SOURCES)).select("path", "source_id", "lines", "status").collect()
     except _analysis_error():
-        return {}
-    return {row["path"]: (row["source_id"], row["lines"]) for row in rows}
+        return {}, 0
+    return ({row["path"]: row["lines"] for row in rows if row["status"] == "done"},
+            max(row["source_id"] for row in rows))
 
 
 def _head(spark, path):
@@ -149,12 +158,12 @@ def ingest(spark, inputs, out_dir, keys, fmt=None, raw=False, keep_account_token
     if fmt is not None and fmt not in FORMATS:
         raise duck.InputError("--format %s: unknown; known formats: %s" % (fmt, ", ".join(FORMATS)))
     out_dir = str(out_dir).rstrip("/")
-    done = _ingested(spark, out_dir)
-    next_id = max([source_id for source_id, _ in done.values()] + [0]) + 1
+    done, last_id = _ingested(spark, out_dir)
+    next_id = last_id + 1  # never an id a killed run may have left rows under
     reports, groups, ids = {}, {}, {}
     for path in list_files(spark, inputs):
         if path in done:
-            reports[path] = duck.FileReport(path=path, already=done[path][1], note="ingested before")
+            reports[path] = duck.FileReport(path=path, already=done[path], note="ingested before")
             continue
         found, layout = _layout(spark, path, fmt)
         reports[path] = duck.FileReport(path=path, format=found,
@@ -164,9 +173,9 @@ def ingest(spark, inputs, out_dir, keys, fmt=None, raw=False, keep_account_token
         ids[path] = next_id
         next_id += 1
     for layout, paths in groups.values():
+        _record(spark, out_dir, [(ids[path], reports[path], "started") for path in paths])
         _ingest_group(spark, layout, paths, ids, out_dir, keys, raw, keep_account_tokens, reports)
-        for path in paths:
-            _record(spark, out_dir, ids[path], reports[path])
+        _record(spark, out_dir, [(ids[path], reports[path], "done") for path in paths])
     ordered = [reports[path] for path in reports]
     if on_file:
         for report in ordered:
@@ -218,7 +227,8 @@ def _ingest_group(spark, layout, paths, ids, out_dir, keys, raw, keep_account_to
         frame.unpersist()
 
 
-def _record(spark, out_dir, source_id, report):
+def _record(spark, out_dir, entries):
+    """Append ``(source_id, report, status)`` rows to the commit log."""
     from pyspark.sql.types import (
         ArrayType,
         IntegerType,
@@ -235,9 +245,10 @@ def _record(spark, out_dir, source_id, report):
         StructField("lines", LongType()), StructField("parsed", LongType()), StructField("blank", LongType()),
         StructField("headers", LongType()), StructField("rejected", MapType(StringType(), LongType())),
         StructField("samples", MapType(StringType(), ArrayType(StringType()))),
-        StructField("ingested", TimestampType()),
+        StructField("status", StringType()), StructField("ingested", TimestampType()),
     ])
-    samples = {reason: values[:duck.SAMPLES] for reason, values in report.samples.items()}
-    row = (source_id, report.path, report.format, report.lines, report.parsed, report.blank, report.headers,
-           dict(report.rejected), samples, datetime.datetime.now(datetime.timezone.utc))
-    spark.createDataFrame([row], schema).write.mode("append").parquet("%s/%s" % (out_dir, SOURCES))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    rows = [(source_id, report.path, report.format, report.lines, report.parsed, report.blank, report.headers,
+             dict(report.rejected), {reason: values[:duck.SAMPLES] for reason, values in report.samples.items()},
+             status, now) for source_id, report, status in entries]
+    spark.createDataFrame(rows, schema).write.mode("append").parquet("%s/%s" % (out_dir, SOURCES))

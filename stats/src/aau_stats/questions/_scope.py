@@ -137,9 +137,15 @@ class DuckDBEngine:
         files = self.db_path / "day=*" / "*.parquet"
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
+        from ..spark_ingest import SOURCES, committed_ids_sql
+
+        committed = ""
+        if (self.db_path / SOURCES).is_dir():  # written by Spark: only the rows of completed files count
+            committed = " WHERE source_id IN (%s)" % committed_ids_sql(
+                "read_parquet(%s)" % _quote(self.db_path / SOURCES / "*.parquet"))
         try:
             self.con.execute("CREATE VIEW requests AS SELECT * FROM read_parquet(%s, hive_partitioning = true,"
-                             " union_by_name = true)" % _quote(files))
+                             " union_by_name = true)%s" % (_quote(files), committed))
             empty = not self.scalar("SELECT count(*) FROM requests")
         except duckdb.Error as exc:
             self.con.close()

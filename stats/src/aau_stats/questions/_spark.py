@@ -39,11 +39,24 @@ class SparkEngine:
             if "agent" not in requests.columns:  # exported before column agent: as DuckDBEngine reads it
                 requests = requests.selectExpr("*", "CAST(NULL AS STRING) AS agent")
             requests.createOrReplaceTempView("requests")
+            self._only_committed()
         except Exception as exc:  # noqa: BLE001 - Spark's AnalysisException: a missing or unreadable store
             raise QuestionError("%s: not a Parquet store of requests (%s)" % (
                 self.db_path, str(exc).strip().splitlines()[0])) from None
         if not self.scalar("SELECT count(*) FROM requests"):
             raise QuestionError("%s: the store has no requests yet" % self.db_path)
+
+    def _only_committed(self):
+        """A store Spark wrote: only the rows of the files its commit log says are complete."""
+        from ..spark_ingest import SOURCES, committed_ids_sql
+
+        try:
+            self.spark.read.parquet("%s/%s" % (str(self.db_path).rstrip("/"), SOURCES)).createOrReplaceTempView(
+                "aau_sources")
+        except Exception:  # noqa: BLE001 - no commit log: DuckDB's export, every row counts
+            return
+        self.spark.sql("SELECT * FROM requests WHERE source_id IN (%s)" % committed_ids_sql("aau_sources")
+                       ).createOrReplaceTempView("requests")
 
     def rows(self, sql):
         frame = self.spark.sql(to_spark(sql))
