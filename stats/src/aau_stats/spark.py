@@ -37,9 +37,10 @@ SESSION_CONF = {
     "spark.sql.ansi.enabled": "false",
     "spark.sql.legacy.sizeOfNull": "false",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
-    "spark.sql.shuffle.partitions": "4",
 }
 LOCAL_CONF = {
+    # One machine: a few shuffle partitions (a cluster keeps its own setting and adaptive execution).
+    "spark.sql.shuffle.partitions": "4",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     # Errors only on stderr: Spark's default logging writes warnings and notes there.
@@ -71,7 +72,8 @@ def session(master=None, app_name="aau-stats", conf=None):
         builder = SparkSession.builder.appName(app_name)
         if master or not _under_spark_submit():
             builder = builder.master(master or "local[2]")
-        for key, value in {**LOCAL_CONF, **(conf or {})}.items():
+        local = master.startswith("local") if master else not _under_spark_submit()
+        for key, value in {**(LOCAL_CONF if local else {}), **(conf or {})}.items():
             builder = builder.config(key, value)
     try:
         with warnings.catch_warnings():
