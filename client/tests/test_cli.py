@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from anaconda_anon_usage import __version__, grammar
@@ -121,3 +123,44 @@ def test_runs_on_every_python_conda_may_bring(minor, home):
                           capture_output=True, text=True, timeout=60, cwd=os.path.dirname(SRC))
     assert done.returncode == 0, done.stderr
     assert grammar.parse_user_agent(done.stdout).client == (home / ".conda" / "aau_token").read_text()
+
+
+@pytest.mark.parametrize("variable,value,reason", [
+    ("DO_NOT_TRACK", "1", "DO_NOT_TRACK=1 in the environment"),
+    ("DO_NOT_TRACK", "true", "DO_NOT_TRACK=true in the environment"),
+    ("CONDA_ANACONDA_ANON_USAGE", "off", "$CONDA_ANACONDA_ANON_USAGE=off"),
+])
+def test_tokens_off_print_only_the_version_and_say_why(home, variable, value, reason):
+    """Without conda, the environment is all the CLI can read; what it says is what conda would send."""
+    done = run_cli("--detail", env=child_env(**{variable: value}))
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.splitlines() == ["aau/" + __version__, "  tokens off: " + reason]
+    data = json.loads(run_cli("--json", env=child_env(**{variable: value})).stdout)
+    assert (data["token_string"], data["enabled"], data["disabled_by"], data["tokens"]) == (
+        "aau/" + __version__, False, reason, [])
+    assert not (home / ".conda").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "", "false", "no"])
+def test_do_not_track_with_a_negative_word_changes_nothing(home, value):
+    done = run_cli(env=child_env(DO_NOT_TRACK=value))
+    assert grammar.parse_user_agent(done.stdout).client == (home / ".conda" / "aau_token").read_text()
+
+
+def test_uninstalling_leaves_nothing_in_the_environment(tmp_path):
+    """The start-up hook comes and goes with the package: pip's record names it."""
+    wheel_dir, env = tmp_path / "wheel", tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    wheel_dir, Path(SRC).parent], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", env], check=True, capture_output=True)
+    python = env / "bin" / "python"
+    purelib = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                  check=True, capture_output=True, text=True).stdout.strip())
+    before = set(purelib.iterdir())
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", *wheel_dir.glob("*.whl")],
+                   check=True, capture_output=True)
+    added = {p.name for p in set(purelib.iterdir()) - before}
+    assert "anaconda_anon_usage_activation.pth" in added and "anaconda_anon_usage" in added
+    subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "anaconda-anon-usage"], check=True,
+                   capture_output=True)
+    assert set(purelib.iterdir()) == before

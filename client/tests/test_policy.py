@@ -1,12 +1,16 @@
 """The plugin's rules that need no conda: redaction, host allowlist, heartbeat."""
 
+import os
+import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
-from anaconda_anon_usage import grammar, plugin, tokens
+from anaconda_anon_usage import _activation, grammar, plugin, tokens
 
-from conftest import child_env
+from conftest import SRC, child_env
 
 
 def test_redaction_keeps_the_prefixes_and_hides_every_value():
@@ -62,22 +66,114 @@ def test_heartbeat_url(setting, expected):
     assert plugin.heartbeat_url(setting, "http://h/ch/noarch/") == expected
 
 
-def test_heartbeat_script_is_silent_posix_shell(tmp_path):
-    script = tmp_path / "hb.sh"
-    script.write_text(plugin.heartbeat_script())
-    marker = tmp_path / "ran"
-    fake_python = tmp_path / "python"
-    fake_python.write_text("#!/bin/sh\necho \"$@\" > %s\necho noise\necho noise >&2\n" % marker)
-    fake_python.chmod(0o755)
-    env = {"CONDA_PYTHON_EXE": str(fake_python), "CONDA_PREFIX": "/some/env", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(["sh", "-c", ". %s; echo sourced" % script], env=env, capture_output=True,
-                          text=True, timeout=30)
-    assert done.stdout == "sourced\n" and done.stderr == ""
+@pytest.mark.parametrize("argv,orig,expected", [
+    (["/opt/conda/bin/conda", "shell.posix", "activate", "env"], None, True),
+    (["/opt/conda/bin/conda", "shell.bash", "activate"], None, True),
+    (["C:\\conda\\Scripts\\conda-script.py", "shell.cmd.exe", "activate", "x"], None, True),
+    (["-m", "shell.bash", "activate", "x"], ["python", "-m", "conda", "shell.bash", "activate", "x"], True),
+    (["-m", "shell.bash", "activate", "x"], ["python", "-m", "other", "shell.bash", "activate", "x"], False),
+    (["/opt/conda/bin/conda", "shell.posix", "deactivate"], None, False),
+    (["/opt/conda/bin/conda", "shell.posix", "reactivate"], None, False),
+    (["/opt/conda/bin/conda", "shell.posix", "hook"], None, False),
+    (["/opt/conda/bin/conda", "activate", "x"], None, False),
+    (["/usr/bin/mamba", "shell.posix", "activate", "x"], None, False),
+    (["-c"], None, False),
+])
+def test_which_processes_are_activations(argv, orig, expected):
+    assert _activation.is_conda_activation(argv, orig) is expected
+
+
+@pytest.mark.parametrize("args,expected", [
+    ([], ("default", None)), (["--stack"], ("default", None)), (["base"], ("name", "base")),
+    (["--no-stack", "work"], ("name", "work")), (["./envs/x"], ("path", "./envs/x")),
+    (["C:\\envs\\x"], ("path", "C:\\envs\\x")), (["work", "--help"], None), (["-h"], None),
+])
+def test_what_an_activation_names(args, expected):
+    assert plugin.activation_target(args) == expected
+
+
+class _Raw:
+    def __init__(self, value):
+        self._raw_value = value
+
+
+@pytest.mark.parametrize("raw,may", [
+    ({}, False),
+    ({"/etc/conda/.condarc": {"channels": _Raw(["x"])}}, False),
+    ({"~/.condarc": {"anaconda_heartbeat": _Raw("false")}, "envvars": {"anaconda_heartbeat": _Raw("no")}}, False),
+    ({"~/.condarc": {"anaconda_heartbeat": _Raw(False)}}, False),
+    ({"~/.condarc": {"anaconda_heartbeat": _Raw("false")}, "envvars": {"anaconda_heartbeat": _Raw("1")}}, True),
+    ({"~/.condarc": {"anaconda_heartbeat": _Raw(True)}}, True),
+    ({"~/.condarc": {"anaconda_heartbeat": _Raw("https://beat.example.org/")}}, True),
+    ({"~/.condarc": {"anaconda_heartbeat": object()}}, True),
+    (None, True),
+])
+def test_the_quick_look_at_the_heartbeat_setting(raw, may):
+    assert plugin.settings_may_turn_on(raw, "anaconda_heartbeat") is may
+
+
+def _run_start_up_hook(tmp_path, argv, environ=None, context_raw_data=None):
+    """Run the installed .pth line the way site does, in a process whose
+    ``sys.argv`` is ``argv``; a stand-in ``sys.executable`` records what the
+    hook starts. Returns (completed process, recorded arguments or None)."""
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    shutil.copy(Path(SRC) / "anaconda_anon_usage_activation.pth", site_dir)
+    marker = tmp_path / "started"
+    stand_in = tmp_path / "python"
+    stand_in.write_text("#!/bin/sh\nprintf '%%s\\n' \"$@\" > %s.tmp; echo out; echo err >&2; mv %s.tmp %s\n"
+                        % (marker, marker, marker))
+    stand_in.chmod(0o755)
+    fake_conda = ""
+    if context_raw_data is not None:
+        fake_conda = ("import types; m = types.ModuleType('conda.base.context'); "
+                      "m.context = types.SimpleNamespace(raw_data=%r); sys.modules['conda.base.context'] = m; "
+                      % (context_raw_data,))
+    code = ("import sys; sys.argv = %r; sys.executable = %r; %s"
+            "import site; site.addsitedir(%r); print('activation script')" % (argv, str(stand_in), fake_conda,
+                                                                             str(site_dir)))
+    done = subprocess.run([sys.executable, "-c", code], env=child_env(**(environ or {})), capture_output=True,
+                          text=True, timeout=60)
     for _ in range(100):
-        if marker.exists() and marker.read_text():
+        if marker.exists():
             break
-        subprocess.run(["sleep", "0.05"])
-    assert marker.read_text().split() == ["-m", "anaconda_anon_usage.heartbeat", "--prefix", "/some/env"]
+        time.sleep(0.05)
+    return done, marker.read_text().splitlines() if marker.exists() else None
+
+
+def test_the_start_up_hook_starts_the_heartbeat_after_an_activation(tmp_path):
+    done, started = _run_start_up_hook(tmp_path, ["/opt/conda/bin/conda", "shell.posix", "activate", "work"])
+    assert done.returncode == 0 and done.stdout == "activation script\n" and done.stderr == ""
+    assert started == ["-m", "anaconda_anon_usage.heartbeat", "--activation", "--", "work"]
+
+
+@pytest.mark.parametrize("argv,environ,raw", [
+    (["/opt/conda/bin/conda", "shell.posix", "deactivate"], None, None),
+    (["/usr/bin/python3", "shell.posix", "activate", "x"], None, None),
+    (["/opt/conda/bin/conda", "shell.posix", "activate", "work"], {"DO_NOT_TRACK": "1"}, None),
+    (["/opt/conda/bin/conda", "shell.posix", "activate", "work"], None, {}),
+])
+def test_the_start_up_hook_starts_nothing_otherwise(tmp_path, argv, environ, raw):
+    done, started = _run_start_up_hook(tmp_path, argv, environ, raw)
+    assert done.returncode == 0 and done.stdout == "activation script\n" and done.stderr == ""
+    time.sleep(0.5)
+    assert started is None and not (tmp_path / "started.tmp").exists()
+
+
+def test_a_detached_process_holds_none_of_its_parents_streams(tmp_path):
+    """The shell reads the activation through a pipe until every writer has
+    closed it: the heartbeat process must not be one of them."""
+    code = ("from anaconda_anon_usage import _activation; import sys\n"
+            "pid = _activation.start_detached(['/bin/sh', '-c', 'sleep 30'])\n"
+            "print(pid)\n")
+    process = subprocess.Popen([sys.executable, "-c", code], env=child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate(timeout=20)  # 30 s if the child kept the pipes open
+    pid = int(out)
+    try:
+        assert err == "" and os.getsid(pid) == pid  # a session of its own: no terminal signals reach it
+    finally:
+        os.kill(pid, 9)
 
 
 def test_the_plugin_module_imports_without_conda():
@@ -104,9 +200,14 @@ def test_only_the_plugin_module_imports_conda():
 def test_heartbeat_command_never_fails_without_conda():
     code = ("import sys; sys.modules['conda'] = None\n"
             "from anaconda_anon_usage.heartbeat import main\n"
-            "raise SystemExit(main(['--prefix', '/x']))")
-    done = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout == "" and done.stderr == ""
+            "raise SystemExit(main(sys.argv[1:]))")
+    background = subprocess.run([sys.executable, "-c", code, "--activation", "--", "work"], env=child_env(),
+                                capture_output=True, text=True)
+    assert background.returncode == 0 and background.stdout == "" and background.stderr == ""
+    by_hand = subprocess.run([sys.executable, "-c", code, "-p", "/x"], env=child_env(), capture_output=True,
+                             text=True)
+    assert by_hand.returncode == 1 and by_hand.stdout == ""
+    assert by_hand.stderr.count("\n") == 1 and "not sent" in by_hand.stderr
 
 
 def test_grammar_parses_what_the_policy_builds():

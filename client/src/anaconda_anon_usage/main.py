@@ -65,17 +65,26 @@ def run(args, out):
         token = tokens.random_token()
         out.write(json.dumps({"token": token}) + "\n" if args.json else token + "\n")
         return 0
-    string = tokens.token_string(args.prefix)
+    from .plugin import tokens_off_reason
+
+    # What conda would send: with the tokens off, no token is read or made.
+    off = tokens_off_reason()
+    string = tokens.token_string(args.prefix, enabled=off is None)
+    details = tokens.token_details(args.prefix) if off is None else []
     if args.json:
         out.write(json.dumps({
             "version": __version__,
             "token_string": string,
-            "tokens": tokens.token_details(args.prefix),
+            "enabled": off is None,
+            "disabled_by": off,
+            "tokens": details,
         }, indent=2) + "\n")
         return 0
     out.write(string + "\n")
-    if args.detail:
-        out.write("".join(line + "\n" for line in _detail_lines(tokens.token_details(args.prefix))))
+    if args.detail and off is not None:
+        out.write("  tokens off: %s\n" % off)
+    elif args.detail:
+        out.write("".join(line + "\n" for line in _detail_lines(details)))
     return 0
 
 

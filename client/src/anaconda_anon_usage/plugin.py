@@ -12,7 +12,11 @@ conda loads it through the ``conda`` entry point group. It
   else by wrapping ``Context.user_agent``;
 - shows the tokens redacted in ``conda info`` (text and JSON);
 - writes environment tokens deferred by ``conda create`` once the command has
-  run, and keeps the activation heartbeat script in step with the setting.
+  run;
+- sends the activation heartbeat, in a background process that the start-up
+  hook (:mod:`._activation`) starts after ``conda activate``.
+
+``DO_NOT_TRACK`` turns the tokens off as ``anaconda_anon_usage: false`` does.
 
 Every entry point from conda into this module catches every exception: the
 worst a future conda can do is make it send no tokens. Nothing here writes to
@@ -25,6 +29,7 @@ import os
 import sys
 
 from . import tokens
+from ._consent import do_not_track, do_not_track_reason
 from ._state import debug
 from .grammar import MULTI_PREFIXES, SINGLE_PREFIXES, VERSION_PREFIX
 
@@ -54,7 +59,8 @@ HEARTBEAT_SETTING = "anaconda_heartbeat"
 
 HEARTBEAT_PATH = "noarch/activate-0.0.0-0.conda"
 HEARTBEAT_TIMEOUT = 0.75  # seconds, everything included
-HEARTBEAT_SCRIPT = "anaconda_anon_usage_heartbeat.sh"
+HEARTBEAT_DEADLINE = 10  # seconds: the background process ends by then, whatever happens
+LEGACY_HEARTBEAT_SCRIPT = "anaconda_anon_usage_heartbeat.sh"
 
 _TRUE_WORDS = ("true", "yes", "on", "1", "y")
 _FALSE_WORDS = ("false", "no", "off", "0", "n", "")
@@ -138,28 +144,44 @@ def heartbeat_url(setting, first_channel_noarch_url):
     return first_channel_noarch_url.rstrip("/") + "/" + HEARTBEAT_PATH.split("/", 1)[1]
 
 
-def heartbeat_script():
-    """The POSIX-shell activation script that sends the heartbeat.
+def legacy_heartbeat_script_path(prefix):
+    """Where version 0.8 kept its activation script in ``prefix`` (now removed on sight)."""
+    return os.path.join(prefix, "etc", "conda", "activate.d", LEGACY_HEARTBEAT_SCRIPT)
 
-    conda sources it in the user's shell after ``conda activate``; it starts
-    the heartbeat as a detached background process with every output
-    discarded, so activation is never delayed and nothing reaches the
-    terminal or the shell's ``eval``.
+
+def activation_target(args):
+    """What ``conda activate ARGS`` names: ``(kind, value)`` with kind ``path``,
+    ``name`` or ``default``; ``None`` when it asks for help (nothing is activated)."""
+    if any(arg in ("-h", "--help", "/?") for arg in args):
+        return None
+    names = [arg for arg in args if arg and not arg.startswith("-")]
+    if not names:
+        return ("default", None)
+    name = names[0]
+    if "/" in name or "\\" in name:
+        return ("path", name)
+    return ("name", name)
+
+
+def settings_may_turn_on(raw_data, name):
+    """Whether any configuration source in ``raw_data`` (conda's ``{source:
+    {key: raw parameter}}``) could turn boolean-or-URL setting ``name`` on.
+
+    False only when no source names it, or every source that does says a
+    false word: then it is off, whatever their precedence. Anything it
+    cannot read counts as "may".
     """
-    return (
-        "# Written by anaconda-anon-usage while the conda setting anaconda_heartbeat is on,\n"
-        "# and removed when it is off. At activation it starts one background HEAD\n"
-        "# request (at most 0.75 s) that carries the anonymous usage tokens.\n"
-        'if [ -n "${CONDA_PYTHON_EXE:-}" ] && [ -n "${CONDA_PREFIX:-}" ]; then\n'
-        '    ("$CONDA_PYTHON_EXE" -m anaconda_anon_usage.heartbeat --prefix "$CONDA_PREFIX"'
-        " </dev/null >/dev/null 2>&1 &)\n"
-        "fi\n"
-    )
-
-
-def heartbeat_script_path(prefix):
-    """Where the activation script lives in ``prefix``."""
-    return os.path.join(prefix, "etc", "conda", "activate.d", HEARTBEAT_SCRIPT)
+    try:
+        for params in raw_data.values():
+            param = params.get(name)
+            if param is None:
+                continue
+            value = getattr(param, "_raw_value", None)
+            if not isinstance(value, (bool, str)) or as_bool(value) is not False:
+                return True
+        return False
+    except Exception:  # noqa: BLE001 - an unknown layout: let the exact check decide
+        return True
 
 
 class _EveryCommand:
@@ -229,8 +251,10 @@ def setting(name, default=None):
 
 
 def tokens_enabled():
-    """``anaconda_anon_usage``; a value that is not a boolean counts as off
-    (a mistyped opt-out must not send tokens)."""
+    """``anaconda_anon_usage``, unless ``DO_NOT_TRACK`` says no; a value that
+    is not a boolean counts as off (a mistyped opt-out must not send tokens)."""
+    if do_not_track():
+        return False
     try:
         value = _context().anaconda_anon_usage
     except AttributeError:
@@ -240,6 +264,67 @@ def tokens_enabled():
         return False
     flag = as_bool(value)
     return flag if flag is not None else False
+
+
+def setting_source(name):
+    """Where conda read setting ``name``: the file, ``$CONDA_NAME`` or the
+    command line; ``None`` when it is at its default or conda cannot tell.
+    A ``#!final`` source ends the search, as it ends conda's."""
+    try:
+        from conda.common.configuration import ParameterFlag
+
+        found = None
+        for source, params in _context().raw_data.items():
+            param = params.get(name)
+            if param is None:
+                continue
+            found = source
+            if param.keyflag() is ParameterFlag.final:
+                break
+    except Exception:  # noqa: BLE001 - another conda: no source named
+        return None
+    if found == "envvars":
+        return "$CONDA_" + name.upper()
+    if found == "cmd_line":
+        return "the command line"
+    return str(found) if found else None
+
+
+def disabled_reason():
+    """Why conda sends only ``aau/<version>``, or ``None`` when it sends the tokens.
+
+    Works without conda too: then only ``DO_NOT_TRACK`` and
+    ``$CONDA_ANACONDA_ANON_USAGE`` can say.
+    """
+    reason = do_not_track_reason()
+    if reason:
+        return reason
+    try:
+        _context()
+    except Exception:  # noqa: BLE001 - no conda here
+        value = os.environ.get("CONDA_" + SETTING.upper())
+        if value is None or as_bool(value) is True:
+            return None
+        return "$CONDA_%s=%s" % (SETTING.upper(), value)
+    if tokens_enabled():
+        return None
+    where = setting_source(SETTING)
+    try:
+        value = getattr(_context(), SETTING)
+    except Exception:  # noqa: BLE001 - conda rejected the value
+        value = "an invalid value"
+    return "%s: %s%s" % (SETTING, value, " (from %s)" % where if where else "")
+
+
+def tokens_off_reason():
+    """:func:`disabled_reason` outside a conda command (the CLI): conda's
+    settings are read first when conda is importable."""
+    if not do_not_track():
+        try:
+            _load_settings()
+        except Exception as exc:  # noqa: BLE001 - no conda, or one whose settings cannot be read
+            debug("conda's settings not read: %s", type(exc).__name__)
+    return disabled_reason()
 
 
 def target_prefix():
@@ -372,33 +457,23 @@ def patch_info():
 # --- heartbeat ----------------------------------------------------------------
 
 
-def sync_heartbeat_script(prefix):
-    """Keep ``prefix``'s activation script in step with ``anaconda_heartbeat``."""
-    if not prefix or not os.path.isdir(os.path.join(prefix, "conda-meta")):
+def remove_legacy_heartbeat_script(prefix):
+    """Remove the activation script that version 0.8 wrote into ``prefix``.
+
+    The heartbeat now starts from a Python start-up hook, so the script would
+    send a second one. Only a file this package wrote is removed.
+    """
+    path = legacy_heartbeat_script_path(prefix) if prefix else None
+    if not path or not os.path.lexists(path):
         return
-    wanted = as_bool(setting(HEARTBEAT_SETTING, False)) is not False and tokens_enabled()
-    path = heartbeat_script_path(prefix)
-    if wanted:
-        text = heartbeat_script()
-        try:
-            with open(path) as handle:
-                if handle.read() == text:
-                    return
-        except OSError:
-            pass
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            temp = path + ".tmp"
-            with open(temp, "w") as handle:
-                handle.write(text)
-            os.replace(temp, path)
-        except OSError as exc:
-            debug("cannot write the heartbeat script in %s: %s", prefix, exc.strerror)
-    elif os.path.lexists(path):
-        try:
+    try:
+        with open(path) as handle:
+            ours = handle.read(200).startswith("# Written by anaconda-anon-usage")
+        if ours:
             os.unlink(path)
-        except OSError as exc:
-            debug("cannot remove the heartbeat script in %s: %s", prefix, exc.strerror)
+            debug("removed the old heartbeat script of %s", prefix)
+    except OSError as exc:
+        debug("cannot remove the old heartbeat script of %s: %s", prefix, exc.strerror)
 
 
 def _known_prefixes():
@@ -410,8 +485,11 @@ def _known_prefixes():
         return []
 
 
-def heartbeat_target(prefix):
-    """``(url, user_agent)`` for a heartbeat of ``prefix``, or ``None``."""
+def heartbeat_target(prefix, setting_value=None):
+    """``(url, user_agent)`` for a heartbeat of ``prefix``, or ``None``.
+
+    ``setting_value`` stands for ``anaconda_heartbeat`` (default: its value).
+    """
     if not tokens_enabled():
         return None
     noarch = None
@@ -423,7 +501,9 @@ def heartbeat_target(prefix):
             noarch = Channel(channels[0]).urls(with_credentials=True, subdirs=("noarch",))[0]
     except Exception as exc:  # noqa: BLE001
         debug("no channel for the heartbeat: %s", type(exc).__name__)
-    url = heartbeat_url(setting(HEARTBEAT_SETTING, False), noarch)
+    if setting_value is None:
+        setting_value = setting(HEARTBEAT_SETTING, False)
+    url = heartbeat_url(setting_value, noarch)
     if not url:
         return None
     from urllib.parse import urlsplit
@@ -435,7 +515,7 @@ def heartbeat_target(prefix):
     return url, agent
 
 
-def send_heartbeat(prefix):
+def send_heartbeat(prefix, setting_value=None):
     """Send one HEAD request for an activation of ``prefix``; never raises.
 
     Gives up after 0.75 s in all. Returns the HTTP status, or ``None``.
@@ -446,7 +526,7 @@ def send_heartbeat(prefix):
 
     def attempt():
         try:
-            target = heartbeat_target(prefix)
+            target = heartbeat_target(prefix, setting_value)
             if target is None:
                 return
             url, agent = target
@@ -467,18 +547,121 @@ def send_heartbeat(prefix):
     return result.get("status")
 
 
-def heartbeat_main(prefix):
-    """``python -m anaconda_anon_usage.heartbeat``: load conda's settings, send."""
-    import time
+def heartbeat_after_activation_wanted():
+    """In a ``conda shell.* activate`` process about to exit: may a heartbeat be due?
 
-    started = time.monotonic()
+    A quick look at what conda read, so that the default (off) costs the
+    activation nothing: no configuration source names ``anaconda_heartbeat``
+    with anything but a false word, so it is off. The exact answer (every
+    source, ``#!final``, ``anaconda_anon_usage``) is the background
+    process's, which this one only starts.
+    """
+    if do_not_track():
+        return False
+    module = sys.modules.get("conda.base.context")
+    raw_data = getattr(getattr(module, "context", None), "raw_data", None)
+    if not isinstance(raw_data, dict):
+        return True
+    return settings_may_turn_on(raw_data, HEARTBEAT_SETTING)
+
+
+def _load_settings():
     from conda.base.context import reset_context
 
     register_settings()
     reset_context()
-    status = send_heartbeat(prefix)
-    debug("heartbeat for %s: %s after %.3fs", prefix, status, time.monotonic() - started)
+
+
+def activation_prefix(args):
+    """The prefix that ``conda activate ARGS`` activated, resolved as conda does, or ``None``."""
+    target = activation_target(args)
+    if target is None:
+        return None
+    kind, value = target
+    context = _context()
+    if kind == "default":
+        value = getattr(context, "default_activation_env", None) or "base"
+    if kind == "path":
+        prefix = os.path.abspath(os.path.expanduser(os.path.expandvars(value)))
+    elif value in ("base", "root"):
+        prefix = context.root_prefix
+    else:
+        from conda.base.context import locate_prefix_by_name
+
+        prefix = str(locate_prefix_by_name(value))
+    return prefix if os.path.isdir(os.path.join(prefix, "conda-meta")) else None
+
+
+def _bounded(seconds):
+    """End this process after ``seconds``, whatever it is doing then."""
+    import signal
+
+    if hasattr(signal, "SIGALRM"):
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(seconds)
+    else:  # Windows
+        import threading
+
+        timer = threading.Timer(seconds, os._exit, args=(0,))
+        timer.daemon = True
+        timer.start()
+
+
+def heartbeat_for_activation(args):
+    """The background half of an activation: ``conda activate ARGS`` has just
+    run; send its heartbeat if the settings ask for one. Never raises."""
+    import time
+
+    _bounded(HEARTBEAT_DEADLINE)
+    started = time.monotonic()
+    try:
+        _load_settings()
+        prefix = activation_prefix(args)
+        if prefix is None:
+            debug("activation of %s: no environment, no heartbeat", " ".join(args) or "(default)")
+            return 0
+        remove_legacy_heartbeat_script(prefix)
+        status = send_heartbeat(prefix)
+        debug("heartbeat for %s: %s after %.3fs", prefix, status, time.monotonic() - started)
+    except Exception as exc:  # noqa: BLE001
+        debug("heartbeat failed: %s", type(exc).__name__)
     return 0
+
+
+def heartbeat_by_hand(prefix=None, name=None, channel=None, path=None, dry_run=False, say=None):
+    """``python -m anaconda_anon_usage.heartbeat``: one heartbeat now, whatever
+    ``anaconda_heartbeat`` says (but never while the tokens are off).
+
+    Returns the exit status: 0 when sent (or shown, with ``dry_run``), 1 when not.
+    """
+    say = say or (lambda *a: None)
+    _load_settings()
+    reason = disabled_reason()
+    if reason:
+        say("not sent: the tokens are off (%s)" % reason)
+        return 1
+    if name:
+        prefix = activation_prefix([name])
+        if prefix is None:
+            say("not sent: no environment named %s" % name)
+            return 1
+    prefix = os.path.abspath(prefix or target_prefix())
+    setting_value = True
+    if channel:
+        setting_value = channel.rstrip("/") + "/" + (HEARTBEAT_PATH if path is None else path).lstrip("/")
+    target = heartbeat_target(prefix, setting_value)
+    if target is None:
+        say("not sent: no channel to send it to")
+        return 1
+    url = target[0]
+    say("environment: %s" % prefix)
+    say("url: %s" % url)
+    if dry_run:
+        say("dry run: not sent")
+        return 0
+    status = send_heartbeat(prefix, setting_value)
+    say("status: %s" % status)
+    return 0 if status is not None else 1
 
 
 # --- hooks --------------------------------------------------------------------
@@ -497,15 +680,11 @@ def _before_command(command):
 def _after_command(command):
     try:
         tokens.write_deferred()
-        if command == "config":
-            # The command may have just changed anaconda_heartbeat: read the files again.
-            from conda.base.context import reset_context
-
-            reset_context()
-            for prefix in _known_prefixes():
-                sync_heartbeat_script(prefix)
-        elif as_bool(setting(HEARTBEAT_SETTING, False)) is not False:
-            sync_heartbeat_script(target_prefix())
+        # Version 0.8's activation scripts would now send a second heartbeat;
+        # it wrote them into every known environment at "conda config".
+        prefixes = _known_prefixes() if command == "config" else [target_prefix()]
+        for prefix in prefixes:
+            remove_legacy_heartbeat_script(prefix)
     except Exception as exc:  # noqa: BLE001
         debug("plugin clean-up failed: %s", type(exc).__name__)
 
