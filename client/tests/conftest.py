@@ -8,7 +8,22 @@ import pytest
 from anaconda_anon_usage import tokens
 from anaconda_anon_usage._state import PROCESS
 
+from conda_harness import PYTHONS_VARIABLE, WHEELS_VARIABLE, condas_required
+
 SRC = str(Path(tokens.__file__).resolve().parents[1])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Where condas were named, a conda test that cannot run is a failure, not a skip."""
+    report = yield
+    if report.skipped and item.get_closest_marker("conda") is not None and condas_required():
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        report.outcome = "failed"
+        report.longrepr = "a conda test may not skip when %s or %s names condas; it skipped: %s" % (
+            WHEELS_VARIABLE, PYTHONS_VARIABLE, reason)
+    return report
 
 _ISOLATED_VARIABLES = (
     "CONDA_ROOT", "CONDA_EXE", "CONDA_PYTHON_EXE", "CONDA_PREFIX", "XDG_CONFIG_HOME",

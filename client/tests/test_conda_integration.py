@@ -1,6 +1,7 @@
 """The plugin inside a real conda: what a package server sees, and what a user sees.
 
-Skipped, with the reason, where no conda can be found (see conda_harness).
+Every test runs against every conda that conda_harness finds; where none can
+be had, they skip with the reason (or fail, when condas were named).
 """
 
 import json
@@ -11,21 +12,30 @@ import time
 import pytest
 from anaconda_anon_usage import __version__, grammar
 
-from conda_harness import CondaUser, RecordingServer, build_channel, find_conda
+from conda_harness import CondaUser, RecordingServer, build_channel, client_wheel, configured_condas, prepare_conda
 
 pytestmark = pytest.mark.conda
 
 VALUES = ["true", "false", "yes", "no", "on", "off", None]
 ENABLED = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False, None: True}
+CONDAS = configured_condas()
+_PREPARED = {}
 
 
-@pytest.fixture(scope="module")
-def conda_python():
-    python, info = find_conda()
+@pytest.fixture(scope="session")
+def client_wheel_file(tmp_path_factory):
+    return client_wheel(tmp_path_factory.mktemp("client-wheel"))
+
+
+@pytest.fixture(scope="module", params=CONDAS, ids=[spec.label for spec in CONDAS])
+def conda_python(request):
+    spec = request.param
+    if spec not in _PREPARED:
+        wheel = None if spec.problem else request.getfixturevalue("client_wheel_file")
+        _PREPARED[spec] = prepare_conda(spec, wheel)
+    python, info = _PREPARED[spec]
     if python is None:
         pytest.skip(info)
-    if info["installed"] and info["plugin_version"] != __version__:
-        pytest.skip("that python has another anaconda-anon-usage installed (%s)" % info["plugin_version"])
     return python, info
 
 
@@ -39,9 +49,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def user(conda_python, server, tmp_path):
-    python, info = conda_python
+    python, _ = conda_python
     server.take()
-    return CondaUser(python, tmp_path, server.url + "/channel", info["installed"])
+    return CondaUser(python, tmp_path, server.url + "/channel")
 
 
 def agents(requests):
@@ -225,38 +235,204 @@ def test_a_broken_home_never_breaks_conda(user, server):
     assert parsed.client is None and parsed.session
 
 
-def test_heartbeat_on_activation(user, server):
+HEARTBEAT = "/channel/noarch/activate-0.0.0-0.conda"
+
+
+def heartbeats(server, prefix, wait):
+    """The HEAD requests carrying the token of the environment at ``prefix``
+    (which the heartbeat may be the first to make): waits up to ``wait``
+    seconds for the first, then long enough for a second one to show."""
+    token_file = prefix / "etc" / "aau_token"
+
+    def environment(agent):
+        parsed = grammar.parse_user_agent(agent)
+        return parsed.environment if parsed else None
+
+    def found():
+        token = token_file.read_text() if token_file.exists() else None
+        return [r for r in server.requests if r[0] == "HEAD" and token and environment(r[2]) == token]
+
+    deadline = time.monotonic() + wait
+    while not found() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if found():
+        time.sleep(1.5)  # the background process is gone well before this
+    return found()
+
+
+def activated(user, *args, env=None):
+    """Activate; check that the user saw exactly what conda prints, and nothing of the plugin."""
+    done = user.activate(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout.strip()
+
+
+def quietly_off(user, server, name, env=None):
+    """Activate ``name`` and show that no heartbeat left. With debug output on, the
+    background process (if one starts) holds the shell's stderr, so the shell returns
+    only once it has finished: no waiting on a clock."""
+    token = user.env_token(user.envs / name) if (user.envs / name / "etc" / "aau_token").exists() else None
+    done = user.activate(name, env=dict(env or {}, ANACONDA_ANON_USAGE_DEBUG="1"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "active=%s" % (user.envs / name)
+    heads = [r for r in server.take() if r[0] == "HEAD"]
+    assert heads == []
+    for secret in filter(None, (token, user.client_token() if (user.home / ".conda" / "aau_token").exists()
+                                else None)):
+        assert secret not in done.stderr
+
+
+def test_heartbeat_once_set_with_conda_config(user, server):
     user.conda("create", "--yes", "-n", "hb", "aau-b")
     user.conda("config", "--set", "anaconda_heartbeat", "true")
-    script = user.envs / "hb" / "etc" / "conda" / "activate.d" / "anaconda_anon_usage_heartbeat.sh"
-    assert script.exists()
     server.take()
-    shell = 'eval "$("$AAU_PY" -m conda shell.bash hook)" && conda activate hb && echo "active=$CONDA_PREFIX"'
-    done = subprocess.run(["bash", "-c", shell], env=dict(user.env, AAU_PY=user.python),
-                          capture_output=True, text=True, timeout=120)
+    assert activated(user, "hb") == "active=%s" % (user.envs / "hb")
+    (found,) = heartbeats(server, user.envs / "hb", 60)
+    _, path, agent = found
+    assert path == HEARTBEAT
+    parsed = tokens_of(agent)
+    assert parsed.client == user.client_token() and parsed.session
+    assert agent.startswith("conda/")
+
+
+@pytest.mark.parametrize("means", ["user condarc", "system condarc", "final", "environment variable", "url"])
+def test_heartbeat_however_it_is_switched_on(user, server, means):
+    """An environment made before the setting, the setting switched on without conda
+    (a hand edit or a variable), and the very next activation sends one heartbeat."""
+    user.conda("create", "--yes", "-n", "old", "aau-b")
+    env = {}
+    path = HEARTBEAT
+    if means == "user condarc":
+        user.write_condarc({"anaconda_heartbeat": True})
+    elif means == "system condarc":
+        (user.root / ".condarc").write_text("anaconda_heartbeat: true\n")
+    elif means == "final":
+        (user.root / ".condarc").write_text("anaconda_heartbeat: true #!final\n")
+        user.write_condarc({"anaconda_heartbeat": False})
+        env["CONDA_ANACONDA_HEARTBEAT"] = "false"
+    elif means == "environment variable":
+        env["CONDA_ANACONDA_HEARTBEAT"] = "true"
+    else:
+        path = "/channel/beat/here"
+        user.write_condarc({"anaconda_heartbeat": server.url + path})
+    server.take()
+    assert activated(user, "old", env=env) == "active=%s" % (user.envs / "old")
+    (found,) = heartbeats(server, user.envs / "old", 60)
+    assert found[1] == path
+    assert tokens_of(found[2]).client == user.client_token()
+
+
+def test_heartbeat_for_base_by_default_and_for_a_path(user, server, tmp_path):
+    user.conda("create", "--yes", "-p", tmp_path / "by-path", "aau-b")
+    user.write_condarc({"anaconda_heartbeat": True})
+    server.take()
+    assert activated(user) == "active=%s" % user.root
+    (found,) = heartbeats(server, user.root, 60)
+    assert activated(user, tmp_path / "by-path") == "active=%s" % (tmp_path / "by-path")
+    (found,) = heartbeats(server, tmp_path / "by-path", 60)
+    assert found[1] == HEARTBEAT
+
+
+@pytest.mark.parametrize("means", ["never on", "conda config", "condarc", "environment variable",
+                                   "tokens off", "DO_NOT_TRACK"])
+def test_heartbeat_switched_off(user, server, means):
+    user.conda("create", "--yes", "-n", "hb", "aau-b")
+    user.conda("config", "--set", "anaconda_heartbeat", "true")
+    env = {}
+    if means == "never on":
+        user.write_condarc({})
+    elif means == "conda config":
+        user.conda("config", "--set", "anaconda_heartbeat", "false")
+    elif means == "condarc":
+        user.write_condarc({"anaconda_heartbeat": False})
+    elif means == "environment variable":
+        env["CONDA_ANACONDA_HEARTBEAT"] = "no"
+    elif means == "tokens off":
+        user.conda("config", "--set", "anaconda_anon_usage", "off")
+    else:
+        env["DO_NOT_TRACK"] = "1"
+    server.take()
+    quietly_off(user, server, "hb", env=env)
+
+
+def test_heartbeat_only_on_activation(user, server):
+    """Deactivating, reactivating and asking for help send none."""
+    user.conda("create", "--yes", "-n", "hb", "aau-b")
+    user.write_condarc({"anaconda_heartbeat": True})
+    server.take()
+    done = user.shell("conda activate hb && conda deactivate && __conda_reactivate; "
+                      "conda activate --help >/dev/null 2>&1; echo done")
+    assert done.stdout.strip().endswith("done"), done.stderr
+    assert len(heartbeats(server, user.envs / "hb", 60)) == 1
+    assert len([r for r in server.requests if r[0] == "HEAD"]) == 1
+
+
+def test_activation_writes_nothing_into_environments(user, server):
+    """What the heartbeat needs comes with the package; environments stay as conda left them."""
+    user.conda("create", "--yes", "-n", "hb", "aau-b")
+    before = sorted(p.relative_to(user.envs) for p in user.envs.rglob("*"))
+    user.conda("config", "--set", "anaconda_heartbeat", "true")
+    activated(user, "hb")
+    assert len(heartbeats(server, user.envs / "hb", 60)) == 1
+    assert sorted(p.relative_to(user.envs) for p in user.envs.rglob("*")) == before
+
+
+def test_the_start_up_hook_leaves_with_the_package(user):
+    """pip's record of the distribution lists the hook, so uninstalling removes it."""
+    code = ("import importlib.metadata as md; "
+            "print('\\n'.join(str(f) for f in md.distribution('anaconda-anon-usage').files))")
+    files = subprocess.run([user.python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "anaconda_anon_usage_activation.pth" in files
+
+
+def test_old_activation_scripts_are_removed(user, server):
+    user.conda("create", "--yes", "-n", "old", "aau-b")
+    script = user.envs / "old" / "etc" / "conda" / "activate.d" / "anaconda_anon_usage_heartbeat.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text("# Written by anaconda-anon-usage while the conda setting anaconda_heartbeat is on,\n")
+    theirs = script.with_name("someone-else.sh")
+    theirs.write_text("# not ours\n")
+    user.conda("config", "--set", "anaconda_heartbeat", "true")
+    assert not script.exists() and theirs.exists()
+
+
+@pytest.mark.parametrize("value,off", [("1", True), ("true", True), ("yes", True), ("0", False), ("", False)])
+def test_do_not_track(user, server, value, off):
+    (user.root / ".condarc").write_text("anaconda_anon_usage: true #!final\n")
+    user.conda("search", "aau-a", env={"DO_NOT_TRACK": value})
+    agent = one_agent(server)
+    if off:
+        assert agent.endswith(" aau/" + __version__), agent
+    else:
+        assert tokens_of(agent).client == user.client_token()
+
+
+@pytest.mark.parametrize("means", ["DO_NOT_TRACK", "condarc", "environment variable"])
+def test_the_cli_says_what_turned_the_tokens_off(user, means):
+    env = {}
+    if means == "DO_NOT_TRACK":
+        env["DO_NOT_TRACK"] = "1"
+        expected = "DO_NOT_TRACK=1 in the environment"
+    elif means == "condarc":
+        user.write_condarc({"anaconda_anon_usage": False})
+        expected = "anaconda_anon_usage: False (from %s)" % (user.home / ".condarc")
+    else:
+        env["CONDA_ANACONDA_ANON_USAGE"] = "off"
+        expected = "anaconda_anon_usage: False (from $CONDA_ANACONDA_ANON_USAGE)"
+    done = subprocess.run([user.python, "-m", "anaconda_anon_usage", "--detail"], capture_output=True, text=True,
+                          env=dict(user.env, **env), timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "active=%s" % (user.envs / "hb")
-    expected = user.env_token(user.envs / "hb")
-
-    def heartbeats():
-        return [r for r in server.requests if r[0] == "HEAD" and tokens_of(r[2]).environment == expected]
-
-    deadline = time.monotonic() + 60
-    while not heartbeats() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1)  # a second heartbeat for the same activation would have arrived by now
-    found = heartbeats()
-    assert len(found) == 1, found
-    _, path, agent = found[0]
-    assert path == "/channel/noarch/activate-0.0.0-0.conda"
-    assert tokens_of(agent).client == user.client_token()
-    user.conda("config", "--set", "anaconda_heartbeat", "false")
-    assert not script.exists()
+    lines = done.stdout.splitlines()
+    assert lines[0] == "aau/" + __version__
+    assert any(line.strip() == "tokens off: " + expected for line in lines), done.stdout
+    assert not (user.home / ".conda" / "aau_token").exists()
 
 
 def test_heartbeat_is_off_by_default(user, server):
     user.conda("create", "--yes", "-n", "quiet", "aau-b")
-    assert not (user.envs / "quiet" / "etc" / "conda" / "activate.d").exists()
+    server.take()
+    quietly_off(user, server, "quiet")
 
 
 def test_plugin_is_registered_for_every_command(user, server):
