@@ -2,8 +2,8 @@
 
     ./run bench [--only NAME]... [--reference DIR] [--conda-python PY] [ingest options]
 
-``--only`` runs just the named benchmarks (``tokens``, ``conda``, ``ingest``, ``questions``, ``spark``;
-``client`` means the first two); without it, all of them run. Every other
+``--only`` runs just the named benchmarks (``tokens``, ``conda``, ``activation``, ``ingest``,
+``questions``, ``spark``; ``client`` means the first three); without it, all of them run. Every other
 option goes to each benchmark, which takes the ones it knows (see
 ``python bench/NAME.py --help`` for those of one benchmark).
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import client_activation
 import client_conda
 import client_tokens
 import ingest
@@ -26,11 +27,12 @@ import spark
 BENCHMARKS = {  # name: (heading, module)
     "tokens": ("client: token computation", client_tokens),
     "conda": ("client: cost inside conda", client_conda),
+    "activation": ("client: what the heartbeat costs conda activate", client_activation),
     "ingest": ("analytics: ingestion throughput and memory", ingest),
     "questions": ("analytics: time to answer each question", questions),
     "spark": ("analytics: the questions on Spark local[2] beside DuckDB", spark),
 }
-GROUPS = {"client": ("tokens", "conda")}
+GROUPS = {"client": ("tokens", "conda", "activation")}
 
 
 def main(argv):

@@ -169,7 +169,7 @@ def conda_beside_python(python, env=None):
                             "reading the new environment").strip())
             # Its packages after the environment's own, their .pth files run too.
             (own / "zz_conda_beside.pth").write_text(
-                "import site; [site.addsitedir(p) for p in %r]\n" % (sites,))
+                "import site; list(map(site.addsitedir, %r))\n" % (sites,))
             conda = env / "bin" / "conda"
             conda.write_text("#!%s\nimport sys\nfrom conda.cli import main\nsys.exit(main())\n"
                              % (env / "bin" / "python"))

@@ -109,7 +109,11 @@ class _Raw:
     (None, True),
 ])
 def test_the_quick_look_at_the_heartbeat_setting(raw, may):
-    assert plugin.settings_may_turn_on(raw, "anaconda_heartbeat") is may
+    assert _activation.settings_may_turn_on(raw, "anaconda_heartbeat") is may
+
+
+def test_the_start_up_hook_names_the_plugins_setting():
+    assert _activation.HEARTBEAT_SETTING == plugin.HEARTBEAT_SETTING
 
 
 def _run_start_up_hook(tmp_path, argv, environ=None, context_raw_data=None):

@@ -5,4 +5,4 @@ says what a token looks like on the wire. Importing this package imports
 nothing else, so that it costs nothing inside conda.
 """
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"

@@ -4,8 +4,8 @@
 one line at every start of this Python. That line only compares two
 arguments; in the one process that matters, ``conda shell.<shell> activate
 [ENV]``, it calls :func:`watch`. When that process exits, having printed
-the activation for the shell, :func:`after_activation` asks the conda glue
-whether a heartbeat may be due and, if so, starts
+the activation for the shell, :func:`after_activation` looks at what conda
+read to see whether a heartbeat may be due and, if so, starts
 ``python -m anaconda_anon_usage.heartbeat --activation ...`` as a detached
 process with no terminal, no inherited output and a 10 s life, so that the
 shell neither waits for it nor sees a byte of it.
@@ -24,6 +24,9 @@ import atexit
 import os
 import sys
 
+from ._consent import as_bool, do_not_track
+
+HEARTBEAT_SETTING = "anaconda_heartbeat"  # the conda setting (plugin.HEARTBEAT_SETTING)
 COMMANDS = ("activate",)
 WATCHING = ("activation watched",)  # its key in the process cache
 
@@ -68,12 +71,49 @@ def watch(argv=None):
         pass
 
 
+def settings_may_turn_on(raw_data, name):
+    """Whether any configuration source in ``raw_data`` (conda's ``{source:
+    {key: raw parameter}}``) could turn boolean-or-URL setting ``name`` on.
+
+    False only when no source names it, or every source that does says a
+    false word: then it is off, whatever their precedence. Anything it
+    cannot read counts as "may".
+    """
+    try:
+        for params in raw_data.values():
+            param = params.get(name)
+            if param is None:
+                continue
+            value = getattr(param, "_raw_value", None)
+            if not isinstance(value, (bool, str)) or as_bool(value) is not False:
+                return True
+        return False
+    except Exception:  # noqa: BLE001 - an unknown layout: let the exact check decide
+        return True
+
+
+def heartbeat_may_be_due():
+    """In a ``conda shell.* activate`` process about to exit: may a heartbeat be due?
+
+    A quick look at what this conda process read, so that the default (off)
+    costs the activation nothing, not even an import: conda's context is in
+    ``sys.modules`` already. The exact answer (precedence, ``#!final``,
+    ``anaconda_anon_usage``) is the background process's, which this one
+    only starts.
+    """
+    if do_not_track():
+        return False
+    module = sys.modules.get("conda.base.context")
+    raw_data = getattr(getattr(module, "context", None), "raw_data", None)
+    if not isinstance(raw_data, dict):
+        return True
+    return settings_may_turn_on(raw_data, HEARTBEAT_SETTING)
+
+
 def after_activation(args):
     """At the exit of an activation: start the heartbeat if it may be due."""
     try:
-        from .plugin import heartbeat_after_activation_wanted
-
-        if sys.executable and heartbeat_after_activation_wanted():
+        if sys.executable and heartbeat_may_be_due():
             start_detached([sys.executable, "-m", "anaconda_anon_usage.heartbeat", "--activation", "--", *args])
     except Exception:  # noqa: BLE001 - nothing may reach the user's shell
         pass

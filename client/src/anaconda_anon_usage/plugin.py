@@ -29,7 +29,7 @@ import os
 import sys
 
 from . import tokens
-from ._consent import do_not_track, do_not_track_reason
+from ._consent import as_bool, do_not_track, do_not_track_reason
 from ._state import debug
 from .grammar import MULTI_PREFIXES, SINGLE_PREFIXES, VERSION_PREFIX
 
@@ -61,23 +61,6 @@ HEARTBEAT_PATH = "noarch/activate-0.0.0-0.conda"
 HEARTBEAT_TIMEOUT = 0.75  # seconds, everything included
 HEARTBEAT_DEADLINE = 10  # seconds: the background process ends by then, whatever happens
 LEGACY_HEARTBEAT_SCRIPT = "anaconda_anon_usage_heartbeat.sh"
-
-_TRUE_WORDS = ("true", "yes", "on", "1", "y")
-_FALSE_WORDS = ("false", "no", "off", "0", "n", "")
-
-
-def as_bool(value):
-    """A setting's value as a boolean, or ``None`` when it is not one."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE_WORDS:
-            return True
-        if word in _FALSE_WORDS:
-            return False
-    return None
-
 
 def redact(token_string):
     """The token string as ``conda info`` shows it: ``aau/V c/. s/. e/. …``."""
@@ -161,27 +144,6 @@ def activation_target(args):
     if "/" in name or "\\" in name:
         return ("path", name)
     return ("name", name)
-
-
-def settings_may_turn_on(raw_data, name):
-    """Whether any configuration source in ``raw_data`` (conda's ``{source:
-    {key: raw parameter}}``) could turn boolean-or-URL setting ``name`` on.
-
-    False only when no source names it, or every source that does says a
-    false word: then it is off, whatever their precedence. Anything it
-    cannot read counts as "may".
-    """
-    try:
-        for params in raw_data.values():
-            param = params.get(name)
-            if param is None:
-                continue
-            value = getattr(param, "_raw_value", None)
-            if not isinstance(value, (bool, str)) or as_bool(value) is not False:
-                return True
-        return False
-    except Exception:  # noqa: BLE001 - an unknown layout: let the exact check decide
-        return True
 
 
 class _EveryCommand:
@@ -545,24 +507,6 @@ def send_heartbeat(prefix, setting_value=None):
     worker.start()
     worker.join(HEARTBEAT_TIMEOUT)
     return result.get("status")
-
-
-def heartbeat_after_activation_wanted():
-    """In a ``conda shell.* activate`` process about to exit: may a heartbeat be due?
-
-    A quick look at what conda read, so that the default (off) costs the
-    activation nothing: no configuration source names ``anaconda_heartbeat``
-    with anything but a false word, so it is off. The exact answer (every
-    source, ``#!final``, ``anaconda_anon_usage``) is the background
-    process's, which this one only starts.
-    """
-    if do_not_track():
-        return False
-    module = sys.modules.get("conda.base.context")
-    raw_data = getattr(getattr(module, "context", None), "raw_data", None)
-    if not isinstance(raw_data, dict):
-        return True
-    return settings_may_turn_on(raw_data, HEARTBEAT_SETTING)
 
 
 def _load_settings():
