@@ -357,12 +357,12 @@ def test_heartbeat_switched_off(user, server, means):
 
 
 def test_heartbeat_only_on_activation(user, server):
-    """Deactivating, reactivating and asking for help send none."""
+    """Deactivating, reactivating, asking for help and a failed activation send none."""
     user.conda("create", "--yes", "-n", "hb", "aau-b")
     user.write_condarc({"anaconda_heartbeat": True})
     server.take()
     done = user.shell("conda activate hb && conda deactivate && __conda_reactivate; "
-                      "conda activate --help >/dev/null 2>&1; echo done")
+                      "conda activate --help >/dev/null 2>&1; conda activate missing 2>/dev/null; echo done")
     assert done.stdout.strip().endswith("done"), done.stderr
     assert len(heartbeats(server, user.envs / "hb", 60)) == 1
     assert len([r for r in server.requests if r[0] == "HEAD"]) == 1

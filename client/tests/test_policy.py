@@ -164,10 +164,13 @@ def test_the_start_up_hook_starts_nothing_otherwise(tmp_path, argv, environ, raw
     assert started is None and not (tmp_path / "started.tmp").exists()
 
 
-def test_a_detached_process_holds_none_of_its_parents_streams(tmp_path):
+@pytest.mark.parametrize("how", ["posix_spawn", "subprocess"])
+def test_a_detached_process_holds_none_of_its_parents_streams(tmp_path, how):
     """The shell reads the activation through a pipe until every writer has
-    closed it: the heartbeat process must not be one of them."""
-    code = ("from anaconda_anon_usage import _activation; import sys\n"
+    closed it: the heartbeat process must not be one of them (also where
+    ``os.posix_spawn`` is missing and ``subprocess`` starts it)."""
+    code = ("from anaconda_anon_usage import _activation; import os, sys\n"
+            + ("del os.posix_spawn\n" if how == "subprocess" else "") +
             "pid = _activation.start_detached(['/bin/sh', '-c', 'sleep 30'])\n"
             "print(pid)\n")
     process = subprocess.Popen([sys.executable, "-c", code], env=child_env(), stdout=subprocess.PIPE,

@@ -122,19 +122,21 @@ def after_activation(args):
 def start_detached(command):
     """Start ``command`` in a new session with standard streams on the null
     device, and do not wait for it. Returns its process id."""
-    if sys.platform == "win32":
+    from ._state import PROCESS
+
+    if sys.platform == "win32" or not hasattr(os, "posix_spawn"):
         import subprocess
 
-        flags = 0x00000008 | 0x00000200 | 0x08000000  # DETACHED_PROCESS, NEW_PROCESS_GROUP, NO_WINDOW
+        windows = sys.platform == "win32"
+        flags = 0x00000008 | 0x00000200 | 0x08000000 if windows else 0  # DETACHED, NEW_GROUP, NO_WINDOW
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, creationflags=flags, close_fds=True).pid
+                                stderr=None if PROCESS.debug else subprocess.DEVNULL, creationflags=flags,
+                                start_new_session=not windows, close_fds=True).pid
     null = os.devnull
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
     ]
-    from ._state import PROCESS
-
     if not PROCESS.debug:  # diagnostics, when asked for, go to the terminal
         actions.append((os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0))
     return os.posix_spawn(command[0], command, os.environ, file_actions=actions, setsid=True)
