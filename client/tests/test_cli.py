@@ -164,3 +164,30 @@ def test_uninstalling_leaves_nothing_in_the_environment(tmp_path):
     subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "anaconda-anon-usage"], check=True,
                    capture_output=True)
     assert set(purelib.iterdir()) == before
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(home):
+    """``anaconda-anon-usage --detail | head -1``: the pipe closes before it writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "anaconda_anon_usage", "--detail"], env=child_env(),
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_a_full_disk_is_one_line(home):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "anaconda_anon_usage", "--detail"], env=child_env(),
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "No space left on device" in done.stderr
+
+
+def test_a_closed_standard_output_is_one_line(home):
+    done = subprocess.run(["sh", "-c", 'exec "$0" -m anaconda_anon_usage >&-', sys.executable], env=child_env(),
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == "anaconda-anon-usage: error: standard output is closed; nothing to write the tokens to\n"

@@ -334,7 +334,7 @@ def test_heartbeat_for_base_by_default_and_for_a_path(user, server, tmp_path):
     assert found[1] == HEARTBEAT
 
 
-@pytest.mark.parametrize("means", ["never on", "conda config", "condarc", "environment variable",
+@pytest.mark.parametrize("means", ["never on", "conda config", "condarc", "final", "environment variable",
                                    "tokens off", "DO_NOT_TRACK"])
 def test_heartbeat_switched_off(user, server, means):
     user.conda("create", "--yes", "-n", "hb", "aau-b")
@@ -346,6 +346,9 @@ def test_heartbeat_switched_off(user, server, means):
         user.conda("config", "--set", "anaconda_heartbeat", "false")
     elif means == "condarc":
         user.write_condarc({"anaconda_heartbeat": False})
+    elif means == "final":  # the user's own "true" (from conda config) and the variable lose to it
+        (user.root / ".condarc").write_text("anaconda_heartbeat: false #!final\n")
+        env["CONDA_ANACONDA_HEARTBEAT"] = "true"
     elif means == "environment variable":
         env["CONDA_ANACONDA_HEARTBEAT"] = "no"
     elif means == "tokens off":

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from anaconda_anon_usage import _host, _storage, grammar, tokens
+from anaconda_anon_usage._state import PROCESS
 
 from conftest import child_env, run_python, tokens_in_child
 
@@ -191,15 +192,21 @@ def test_environment_whose_etc_is_a_file_omits_the_token(prefix):
 
 
 class FaultyOS:
-    """The ``os`` module as ``_storage`` sees it, with writes failing as on a full disk."""
+    """The ``os`` module as ``_storage`` sees it, with one call failing with ``error``
+    (by default writes, as on a full disk)."""
 
-    def __init__(self, error):
+    def __init__(self, error, call="write"):
         self._error = error
+        self._call = call
 
     def __getattr__(self, name):
+        if name == self._call:
+            return self._fail
         return getattr(os, name)
 
-    def write(self, fd, data):
+    def _fail(self, *args, **kwargs):
+        if self._call == "open" and args[1] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            return os.open(*args, **kwargs)  # reads fail; writes go on, so a wrong replacement would happen
         raise OSError(self._error, os.strerror(self._error))
 
 
@@ -212,6 +219,56 @@ def test_full_or_read_only_disk_omits_the_token_and_leaves_no_temporary_file(
     assert grammar.parse_user_agent(tokens.token_string(str(prefix))).session
     leftovers = list((home / ".conda").iterdir()) + list((prefix / "etc").iterdir())
     assert leftovers == []
+
+
+@pytest.mark.parametrize("call,error", [("read", errno.EIO), ("open", errno.EMFILE), ("open", errno.EACCES),
+                                        ("open", errno.ENFILE), ("read", errno.EINTR)])
+def test_a_passing_read_error_leaves_a_valid_token_alone(home, prefix, monkeypatch, call, error):
+    """Only a file that was read and found invalid may be replaced: an error says nothing about it."""
+    client = put_client_file(home, VALID)
+    (prefix / "etc").mkdir()
+    (prefix / "etc" / "aau_token").write_text(VALID.lower())
+    with monkeypatch.context() as patched:
+        patched.setattr(_storage, "os", FaultyOS(error, call))
+        parsed = grammar.parse_user_agent(tokens.token_string(str(prefix)))
+        assert parsed.client is None and parsed.environment is None and parsed.session
+    assert client.read_text() == VALID and (prefix / "etc" / "aau_token").read_text() == VALID.lower()
+    PROCESS.clear()
+    assert tokens.client_token() == VALID and tokens.environment_token(str(prefix)) == VALID.lower()
+
+
+def test_a_world_writable_client_token_file_is_tightened_and_kept(home):
+    path = put_client_file(home, VALID)
+    path.chmod(0o666)
+    assert tokens.client_token() == VALID
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_someone_elses_client_token_file_keeps_its_mode(home):
+    """Only the user's own file is changed (here: a file of another user in a shared home)."""
+    path = put_client_file(home, VALID)
+    path.chmod(0o644)
+    os.chown(path, 4242, 4242) if os.geteuid() == 0 else pytest.skip("needs root to give a file away")
+    assert tokens.client_token() == VALID
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_temporary_files_of_a_killed_write_are_removed_by_the_next(home):
+    folder = home / ".conda"
+    folder.mkdir()
+    stale, fresh = folder / "aau_token.0123456789ab.tmp", folder / "aau_token.ba9876543210.tmp"
+    other, a_dir = folder / "aau_token.notours.tmp", folder / "aau_token.aaaaaaaaaaaa.tmp"
+    for path in (stale, fresh, other):
+        path.write_text(VALID)
+    a_dir.mkdir()
+    old = time.time() - 3600
+    for path in (stale, other, a_dir):
+        os.utime(path, (old, old))
+    put_client_file(home, "not a token")  # the next process replaces it: a write
+    token = tokens.client_token()
+    assert grammar.is_random_token(token) and token != VALID
+    assert not stale.exists()
+    assert fresh.exists() and other.exists() and a_dir.is_dir()  # a racer's, not ours, not a file
 
 
 def run_unprivileged(code, env):
@@ -257,6 +314,30 @@ def test_unreadable_token_file_in_a_shared_environment_is_not_sent(tmp_path):
 
 
 # --- atomic creation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["", "not a token", "\x00" * 30])
+@pytest.mark.parametrize("racers", [16, 64])
+def test_racers_replacing_an_invalid_file_all_send_the_token_on_disk(home, tmp_path, content, racers):
+    """A crash or a full disk can leave an empty or broken file: replacing it needs the same
+    agreement as creating a missing one."""
+    put_client_file(home, content)
+    go = tmp_path / "go"
+    code = (
+        "import os, sys, time\n"
+        "while not os.path.exists(%r): time.sleep(0.001)\n"
+        "from anaconda_anon_usage import tokens; print(tokens.client_token())" % str(go)
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=child_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(racers)]
+    time.sleep(0.5 + racers / 40)  # let every interpreter start and wait at the line
+    go.touch()
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    sent = {out.strip() for out, _ in outputs}
+    assert sent == {client_file(home).read_text()}
+    assert grammar.is_random_token(client_file(home).read_text())
+    assert sorted(os.listdir(home / ".conda")) == ["aau_token", "aau_token_host"]
 
 
 def test_sixteen_processes_on_a_fresh_home_all_send_the_token_on_disk(home, tmp_path):

@@ -11,10 +11,20 @@ Rules every token file obeys:
   new file: the first process wins and the others adopt its token) or renamed
   over the old entry (a replacement: a symlink is replaced, its target is
   never touched).
+- A file is replaced only after it was read and found to hold no token
+  (``REPLACEABLE``): an error while reading (EIO, EMFILE, EACCES) says
+  nothing about the token, so the file is left as it is.
+- Racing processes that replace the same file agree: each locks the file it
+  read, and only one that finds the same file with the same content under
+  the lock replaces it; the others adopt what is there by then.
+- The client token file is the user's alone: a looser mode is tightened.
+- Temporary files that a killed process left beside a token file are removed
+  by the next write there.
 - Every failure is reported as a state, never raised.
 """
 
 import os
+import stat
 
 from ._state import debug
 
@@ -26,6 +36,10 @@ EMPTY = "empty"
 UNREADABLE = "unreadable"
 NOT_A_FILE = "not a regular file"
 NOT_TEXT = "not text"
+
+REPLACEABLE = (OK, EMPTY, NOT_TEXT)  # read, and found to hold no token
+LOCK_WAIT = 2.0  # seconds a replacement waits for a racing one
+STALE_AFTER = 60.0  # seconds after which a temporary file is a dead process's
 
 _READ_FLAGS = (
     os.O_RDONLY
@@ -61,13 +75,15 @@ def _first_line_words(data):
     return None, EMPTY
 
 
-def read_bytes(path, limit=MAX_READ):
+def read_bytes(path, limit=MAX_READ, private_mode=None):
     """At most ``limit`` bytes of the file at ``path``: ``(data, state)``.
 
     Opened non-blocking: a FIFO reads as empty instead of waiting for a
     writer, a device such as ``/dev/zero`` yields ``limit`` bytes at most,
     and a directory is reported as such. ``data`` is ``None`` unless
-    ``state`` is ``OK``. (No ``fstat``: every system call counts here.)
+    ``state`` is ``OK``. With ``private_mode``, a regular file of this user
+    whose mode is looser is set to it. (Otherwise no ``fstat``: every system
+    call counts here.)
     """
     try:
         fd = os.open(path, _READ_FLAGS)
@@ -76,7 +92,10 @@ def read_bytes(path, limit=MAX_READ):
     except OSError as exc:
         return None, _failure(exc)
     try:
-        return os.read(fd, limit), OK
+        data = os.read(fd, limit)
+        if private_mode is not None:
+            _tighten(fd, path, private_mode)
+        return data, OK
     except IsADirectoryError:
         return None, NOT_A_FILE
     except OSError as exc:
@@ -85,18 +104,31 @@ def read_bytes(path, limit=MAX_READ):
         os.close(fd)
 
 
+def _tighten(fd, path, mode):
+    """Set the open file to ``mode`` if it is this user's regular file with more bits."""
+    if not hasattr(os, "geteuid"):
+        return
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & ~mode:
+            os.fchmod(fd, mode)
+            debug("%s was readable or writable by others; its mode is now %o", path, mode)
+    except OSError as exc:
+        debug("cannot tighten the mode of %s: %s", path, exc.strerror or type(exc).__name__)
+
+
 def _failure(exc):
     return "%s (%s)" % (UNREADABLE, exc.strerror or type(exc).__name__)
 
 
-def read_words(path):
+def read_words(path, private_mode=None):
     """Read the first non-blank line of ``path``.
 
     Returns ``(words, state)``: when ``state`` is ``OK``, ``words`` holds the
     line's first word and, if there is one, its second; otherwise ``None``.
     The caller validates the words.
     """
-    data, state = read_bytes(path)
+    data, state = read_bytes(path, private_mode=private_mode)
     if data is None:
         return None, state
     return _first_line_words(data)
@@ -130,8 +162,9 @@ def write_token(path, token, mode, replace, make_parent=False):
     ``make_parent`` creates the parent directory (one level, never more).
     Returns ``None`` when nothing could be written or read back.
     """
-    temp = "%s.%s.tmp" % (path, os.urandom(6).hex())
+    temp = "%s.%s.tmp" % (path, os.urandom(TEMP_RANDOM_BYTES).hex())
     try:
+        _remove_stale_temporaries(path)
         if make_parent:
             try:
                 os.mkdir(os.path.dirname(path))
@@ -153,6 +186,88 @@ def write_token(path, token, mode, replace, make_parent=False):
     if word is None:
         debug("cannot read back %s: %s", path, state)
     return word
+
+
+TEMP_RANDOM_BYTES = 6
+
+
+def _remove_stale_temporaries(path):
+    """Remove ``<path>.<12 hex digits>.tmp`` files of this user older than a minute:
+    left by a process killed between writing and linking. A racing process's
+    fresh one, another user's, a link or a directory is never touched."""
+    import re
+    import time
+
+    folder, name = os.path.split(path)
+    pattern = re.compile(re.escape(name) + r"\.[0-9a-f]{%d}\.tmp" % (2 * TEMP_RANDOM_BYTES))
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        if not pattern.fullmatch(entry):
+            continue
+        stale = os.path.join(folder, entry)
+        try:
+            info = os.lstat(stale)
+            own = not hasattr(os, "geteuid") or info.st_uid == os.geteuid()
+            if stat.S_ISREG(info.st_mode) and own and now - info.st_mtime > STALE_AFTER:
+                os.unlink(stale)
+                debug("removed %s, left by an interrupted write", stale)
+        except OSError:
+            continue
+
+
+def replace_token(path, token, mode, seen):
+    """Replace the token file at ``path``, which held ``seen`` (the first word,
+    or ``None``) when it was read; return the word on disk afterwards.
+
+    Racing processes agree: each locks the file it read; under the lock, only
+    a process that finds the same file still holding ``seen`` replaces it,
+    and every other one returns what it finds. Without ``fcntl`` (Windows)
+    the file is simply replaced.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return write_token(path, token, mode, replace=True)
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        debug("cannot open %s to replace it: %s", path, exc.strerror or type(exc).__name__)
+        return None
+    try:
+        if not _lock(fd, fcntl):
+            debug("%s stayed locked by another process; no token this time", path)
+            return None
+        opened, current = os.fstat(fd), os.stat(path)
+        words, state = _first_line_words(os.read(fd, MAX_READ))
+        if (opened.st_dev, opened.st_ino) != (current.st_dev, current.st_ino) or (
+                words[0] if words else None) != seen or state not in REPLACEABLE:
+            debug("%s was replaced by another process first", path)
+            return read_first_word(path)[0]
+        return write_token(path, token, mode, replace=True)
+    except OSError as exc:
+        debug("cannot replace %s: %s", path, exc.strerror or type(exc).__name__)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _lock(fd, fcntl):
+    """An exclusive lock on ``fd`` within ``LOCK_WAIT`` seconds; whether it was had."""
+    import time
+
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
 
 
 def _link_new(temp, path, token, mode):

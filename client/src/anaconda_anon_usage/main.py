@@ -99,11 +99,38 @@ def main(argv=None):
         os.environ["ANACONDA_AUTH_API_KEY"] = args.jwt
     elif args.no_keyring:
         os.environ["ANACONDA_DOMAIN"] = "__disabled__"
+    if sys.stdout is None:
+        return _say_error("standard output is closed; nothing to write the tokens to")
     try:
-        return run(args, sys.stdout)
+        status = run(args, sys.stdout)
+        sys.stdout.flush()
+        return status
     except BrokenPipeError:
-        sys.stderr.close()
-        return 1
+        # The reader has gone (``| head -1``): quietly done, as coreutils are.
+        _drop_stdout()
+        return 0
+    except OSError as exc:
+        _drop_stdout()
+        return _say_error("cannot write to standard output: %s" % (exc.strerror or type(exc).__name__))
+
+
+def _drop_stdout():
+    """Point standard output at the null device, so the interpreter's last flush cannot fail."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
+def _say_error(message):
+    try:
+        sys.stderr.write("%s: error: %s\n" % (PROG, message))
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 1
 
 
 if __name__ == "__main__":

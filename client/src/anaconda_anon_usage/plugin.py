@@ -62,6 +62,7 @@ HEARTBEAT_TIMEOUT = 0.75  # seconds, everything included
 HEARTBEAT_DEADLINE = 10  # seconds: the background process ends by then, whatever happens
 LEGACY_HEARTBEAT_SCRIPT = "anaconda_anon_usage_heartbeat.sh"
 
+
 def redact(token_string):
     """The token string as ``conda info`` shows it: ``aau/V c/. s/. e/. …``."""
     words = []

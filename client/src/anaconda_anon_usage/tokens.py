@@ -14,7 +14,7 @@ import sys
 
 from . import __version__, _host
 from ._state import PROCESS, cached, debug
-from ._storage import MISSING, OK, read_first_word, read_words, write_token
+from ._storage import MISSING, OK, REPLACEABLE, read_first_word, read_words, replace_token, write_token
 from .grammar import (
     RANDOM_TOKEN_BYTES,
     RANDOM_TOKEN_LENGTH,
@@ -29,6 +29,7 @@ Tokens = TokenSet
 
 TOKEN_FILE_NAME = "aau_token"
 HOST_FILE_SUFFIX = "_host"
+FROM_ANOTHER_HOST = "from another host"
 INSTALLER_TOKEN_NAME = "installer_token"
 ORG_TOKEN_NAME = "org_token"
 MACHINE_TOKEN_NAME = "machine_token"
@@ -95,12 +96,24 @@ def _problem(state):
     return "not a token" if state == OK else state
 
 
-def _store_new(path, token, mode, state, make_parent):
-    """Write a new token where ``read`` found ``state``; return the token on disk."""
-    # A dangling symlink reads as missing but is an entry to replace. A file that
-    # appeared since it was read missing was made by a racing process: keep it.
-    replace = state != MISSING or (os.path.islink(path) and not os.path.exists(path))
-    word = write_token(path, token, mode, replace=replace, make_parent=make_parent)
+def _store_new(path, token, mode, state, make_parent, seen=None):
+    """Write a new token where a read found ``state`` (and first word ``seen``);
+    return the token on disk, or ``""``.
+
+    A missing file is created (a racing process may win: its token is
+    kept). A file that was read and holds no token, or one from another
+    host, is replaced in agreement with racing processes. A file that could
+    not be read, or is not a file, is left alone: no token this time.
+    """
+    if state == MISSING:
+        # A dangling symlink reads as missing but is an entry to replace.
+        dangling = os.path.islink(path) and not os.path.exists(path)
+        word = write_token(path, token, mode, replace=dangling, make_parent=make_parent)
+    elif state in REPLACEABLE or state == FROM_ANOTHER_HOST:
+        word = replace_token(path, token, mode, seen)
+    else:
+        debug("%s: %s; left as it is, no token this time", path, state)
+        return ""
     return word if is_random_token(word) else ""
 
 
@@ -110,12 +123,13 @@ def _client_token_and_source():
     if path is None:
         debug("no home directory (HOME is unset); client token omitted")
         return "", "no home directory"
-    words, state = read_words(path)
-    token = words[0] if words and is_random_token(words[0]) else None
+    words, state = read_words(path, private_mode=CLIENT_TOKEN_MODE)
+    seen = words[0] if words else None
+    token = seen if seen and is_random_token(seen) else None
     # anaconda-anon-usage 0.7.0 wrote "TOKEN HOSTID" on one line.
     legacy_host = words[1] if token and len(words) > 1 and _host.is_fingerprint(words[1]) else None
     if token is None and state != MISSING:
-        debug("client token file %s: %s; making a new token", path, _problem(state))
+        debug("client token file %s: %s", path, _problem(state))
 
     host_path = path + HOST_FILE_SUFFIX
     saved_host, interface = _host.read_fingerprint_file(host_path)
@@ -125,7 +139,7 @@ def _client_token_and_source():
         if matched is False:
             debug("%s was made on another host; making a new client token", path)
             token = None
-            state = "from another host"
+            state = FROM_ANOTHER_HOST
         elif where and where != interface and not legacy_host:
             # Same host, found on another interface: remember where, for speed.
             write_token(host_path, _host.fingerprint_file_text(saved_host, where),
@@ -133,7 +147,7 @@ def _client_token_and_source():
 
     if token is None:
         home_exists = os.path.isdir(os.path.dirname(os.path.dirname(path)))
-        token = _store_new(path, random_token(), CLIENT_TOKEN_MODE, state, make_parent=home_exists)
+        token = _store_new(path, random_token(), CLIENT_TOKEN_MODE, state, make_parent=home_exists, seen=seen)
         saved_host = None
     elif legacy_host:
         # Keep the token, move the host id to its own file.
@@ -175,9 +189,9 @@ def _environment_token_and_source(prefix):
     if is_random_token(token):
         return token, path
     if state != MISSING:
-        debug("environment token file %s: %s; making a new token", path, _problem(state))
+        debug("environment token file %s: %s", path, _problem(state))
     if os.path.isdir(prefix):
-        return _store_new(path, random_token(), ENVIRONMENT_TOKEN_MODE, state, make_parent=True), path
+        return _store_new(path, random_token(), ENVIRONMENT_TOKEN_MODE, state, make_parent=True, seen=token), path
     # The environment is being created: use the token now, write it once the
     # prefix exists (at the latest at exit), never create the prefix itself.
     token = random_token()
@@ -223,7 +237,7 @@ def write_deferred():
         found, state = read_first_word(path)
         if is_random_token(found):
             continue
-        _store_new(path, token, ENVIRONMENT_TOKEN_MODE, state, make_parent=True)
+        _store_new(path, token, ENVIRONMENT_TOKEN_MODE, state, make_parent=True, seen=found)
         debug("deferred environment token written to %s", path)
 
 
