@@ -124,6 +124,23 @@ def test_cloudflare_bad_lines_are_rejected_by_reason(tmp_path):
         ("-", "heartbeat", 0), ("GET", "package", 89129)]
 
 
+@pytest.mark.parametrize("stamp", ["12345678901.5E99", "1.5E99", 1.5e99, 1e300, "NaN", "inf", "infinity",
+                                   "-infinity", "99999999999999999999999", "9.9E20", "0000-01-01T00:00:00Z",
+                                   "10000-01-01T00:00:00Z", "1969-12-31T23:59:59Z"])
+def test_cloudflare_times_out_of_reach_reject_that_line_only(tmp_path, stamp):
+    """A number too large for a time, a non-number or a year outside 1970-9999: 'bad time', and the
+    lines around it are read (a DuckDB conversion error used to fail the whole file)."""
+    report = one_file(tmp_path, "cf.json", cloudflare() + cloudflare(EdgeStartTimestamp=stamp) + cloudflare())
+    assert (report.lines, report.parsed, report.rejected) == (3, 2, {"bad time": 1})
+
+
+@pytest.mark.parametrize("year", ["0000", "1969", "10000"])
+def test_a_year_no_server_writes_is_a_bad_time(tmp_path, year):
+    line = '10.0.0.1 - - [10/Oct/%s:13:55:36 +0000] "GET %s HTTP/1.1" 200 89129 "-" "%s"\n'
+    report = one_file(tmp_path, "access.log", line % ("2026", PKG, UA) + line % (year, PKG, UA))
+    assert (report.lines, report.parsed, report.rejected) == (2, 1, {"bad time": 1})
+
+
 def s3_line(key="pkgs/main/osx-arm64/zlib-1.3.1-h5f15de7_0.conda", uri="GET /conda-pkgs/%s HTTP/1.1",
             agent=UA, rest=" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= SigV4"
             " ECDHE-RSA-AES128-GCM-SHA256 AuthHeader conda-pkgs.s3.us-west-1.amazonaws.com TLSv1.2 - -"):

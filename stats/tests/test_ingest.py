@@ -1,6 +1,7 @@
 """Ingestion as an operator sees it: every line accounted for, nothing twice, nothing raw."""
 
 import gzip
+import json
 import subprocess
 import sys
 
@@ -319,3 +320,73 @@ def test_anaconda_org_channel_tokens_in_paths_are_never_stored(tmp_path, db):
         assert "/t/*/acme" in repr(con.execute("SELECT samples FROM rejections").fetchall())
     finally:
         con.close()
+
+
+def _cli(db, *args):
+    return subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(db), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _one_line_error(done, *names):
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    for name in names:
+        assert str(name) in done.stderr
+
+
+@pytest.mark.parametrize("what", ["deleted", "replaced"])
+def test_a_store_without_its_key_refuses_to_ingest(tmp_path, db, what):
+    """A new key would give every client a second pseudonym: 248 distinct clients instead of 187."""
+    write(tmp_path / "a.log", combined())
+    write(tmp_path / "b.log", combined(when="11/Oct/2026:08:00:00 +0000"))
+    ingest([str(tmp_path / "a.log")], db)
+    key = tmp_path / "store.duckdb.key"
+    if what == "deleted":
+        key.unlink()
+    else:
+        key.write_text("ab" * 32 + "\n")
+    done = _cli(db, "ingest", tmp_path / "b.log")
+    _one_line_error(done, key)
+    assert rows(db, "SELECT count(*) FROM requests") == [(1,)]
+    assert (what == "deleted") != key.exists()  # no new key was made
+    if what == "replaced":
+        _one_line_error(_cli(db, "clients-per-ip"), key)  # questions refuse the wrong key too
+
+
+@pytest.mark.parametrize("content", ["not a key\n", "", "\xff\xfe", None])
+def test_a_corrupt_key_file_is_one_line(tmp_path, db, content):
+    write(tmp_path / "a.log", combined())
+    ingest([str(tmp_path / "a.log")], db)
+    key = tmp_path / "store.duckdb.key"
+    key.unlink()
+    if content is None:
+        key.mkdir()
+    else:
+        key.write_bytes(content.encode("latin-1"))
+    for command in (["ingest", tmp_path / "a.log"], ["clients-per-ip"], ["rotate-key"]):
+        _one_line_error(_cli(db, *command), key)
+
+
+def test_questions_see_a_rotation_stopped_before_the_key_files_rename(tmp_path, db, monkeypatch):
+    from aau_stats import store
+    from aau_stats.output import to_json
+    from aau_stats.questions import Filters, ask
+
+    write(tmp_path / "a.log", combined() + combined(ip="10.9.9.9", agent=UA.replace(C, C[::-1])))
+    ingest([str(tmp_path / "a.log")], db)
+
+    def seats():
+        return json.loads(to_json(ask("seats", db, Filters.build(org="acme"), min_clients=1)))
+
+    before = seats()
+    assert before["headline"][0] == {"label": "clients", "value": 2, "suppressed": False}
+
+    def killed(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.rotate_key(db)
+    monkeypatch.undo()
+    assert (tmp_path / "store.duckdb.key.new").exists()
+    assert seats() == before

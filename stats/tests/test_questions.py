@@ -1,6 +1,8 @@
 """Every question on a small population whose answers were counted by hand (see ``question_logs``)."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from aau_stats import cli
@@ -504,3 +506,24 @@ def test_the_report_reads_a_parquet_store_too(store, tmp_path, capsys):
     assert "distinct clients" in page and "27 requests" in page
     assert cli.main(["--db", str(store), "report", "--parquet", str(tmp_path / "nothing")]) == 1
     assert "nothing: not a Parquet store of requests" in capsys.readouterr().err
+
+
+def test_log_content_reaches_the_terminal_as_text(tmp_path):
+    """A channel named like rich markup and a package name with terminal escapes are data."""
+    agent = "conda/24.11.3 aau/0.8.0 c/%s s/%s e/%s"
+    lines = []
+    for n in range(3):
+        for channel, name in (("[/bold]", "numpy"), ("cf", "evil\x1b]0;owned\x07\x1b[2J\u202e")):
+            token = chr(ord("A") + n) * 22
+            lines.append('10.3.0.%d - - [01/Oct/2026:10:00:0%d +0000] "GET /%s/linux-64/%s-2.1.3-py312h0_0.conda'
+                         ' HTTP/1.1" 200 9 "-" "%s"\n' % (n, n, channel, name, agent % (token, token, token)))
+    log = tmp_path / "odd.log"
+    log.write_text("".join(lines))
+    db = tmp_path / "store.duckdb"
+    ingest([str(log)], db)
+    done = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(db), "popularity", "--min-clients", "1",
+                           "--by", "source"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "[/bold]" in done.stdout
+    assert "evil\\x1b]0;owned\\x07\\x1b[2J\\u202e" in done.stdout
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout and "\u202e" not in done.stdout

@@ -10,7 +10,7 @@ from .formats import FORMATS
 from .ingest import InputError, ingest
 from .questions import DEFAULT_MIN_CLIENTS, Filters, QuestionError, ask, read_advisories
 from .questions._scope import month_end, parse_month
-from .store import default_db_path, key_path, rotate_key
+from .store import StoreError, default_db_path, key_path, rotate_key
 
 
 class _Parser(argparse.ArgumentParser):
@@ -334,6 +334,13 @@ def _demo(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except StoreError as exc:
+        return _fail(exc)
+
+
+def _run(args):
     db = args.db or default_db_path()
     if args.command == "simulate":
         return _simulate(args)

@@ -326,6 +326,11 @@ def masked_sample_sql(line, raw):
     return sample if raw else _MASK_ADDRESSES % sample
 
 
+# A log's time must fall in these years: before 1970 no server wrote one, and after 9999 no
+# date library (Python's among them) can hold it.
+FIRST_YEAR, LAST_YEAR = 1970, 9999
+
+
 def checked_select(layout, relation, raw, keep=()):
     """SQL: each line of ``relation`` (a ``line`` column, and the columns ``keep``) as raw fields and a reason.
 
@@ -342,7 +347,8 @@ def checked_select(layout, relation, raw, keep=()):
     FROM (
     SELECT {kept}ip, request, user_agent, ts, status, bytes, line,
            CASE WHEN line IS NULL THEN 'blank'
-                ELSE coalesce(reason, CASE WHEN ts IS NULL THEN 'bad time'
+                ELSE coalesce(reason, CASE WHEN NOT coalesce(year(ts) BETWEEN {first_year} AND {last_year}, false)
+                                           THEN 'bad time'
                                            WHEN status IS NULL OR bytes IS NULL THEN 'bad format' END) END AS reason
     FROM (
         SELECT {kept}line, {ip} AS ip, {request} AS request, {ua} AS user_agent, {ts} AS ts,
@@ -353,7 +359,7 @@ def checked_select(layout, relation, raw, keep=()):
     ))
     """.format(ip=f["ip"], request=f["request"], ua=f["user_agent"], ts=f["ts"], status=f["status"],
                nbytes=f["bytes"], reason=f.get("reason", "NULL::VARCHAR"), reader=layout.over(relation),
-               sample=sample, kept=kept)
+               sample=sample, kept=kept, first_year=FIRST_YEAR, last_year=LAST_YEAR)
 
 
 def _expand(inputs):

@@ -38,6 +38,27 @@ def to_csv(answer, table=None):
     return out.getvalue()
 
 
+# Bidirectional overrides and isolates: they reorder what the terminal shows.
+_BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))
+
+
+def terminal_safe(text):
+    """``text`` with every control character (C0, DEL, C1) and bidirectional
+    override written as an escape (``\\x1b``), so that what came from a log
+    reaches the terminal as characters, never as commands."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0 or code in _BIDI:
+            out.append("\\x%02x" % code if code < 0x100 else "\\u%04x" % code)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def _cell(value, suppressed, k):
     if suppressed:
         return "<%d" % k
@@ -50,7 +71,14 @@ def _cell(value, suppressed, k):
         return "{:,}".format(value)
     if isinstance(value, float):
         return "{:,.4g}".format(value) if abs(value) < 1 else "{:,.2f}".format(value)
-    return str(value)
+    return terminal_safe(value)
+
+
+def _text(value):
+    """A rich Text: shown as it is, never read as markup (``[/bold]`` in a channel name is a name)."""
+    from rich.text import Text
+
+    return Text(terminal_safe(value))
 
 
 def print_answer(answer, file=None, max_rows=None):
@@ -62,22 +90,22 @@ def print_answer(answer, file=None, max_rows=None):
     if not console.is_terminal:
         console.width = 200  # a file or a pipe: do not cut columns to 80
     k = answer.min_clients
-    head = RichTable(title=answer.title, show_header=False, title_justify="left")
+    head = RichTable(title=_text(answer.title), show_header=False, title_justify="left")
     head.add_column("what")
     head.add_column("value", justify="right")
     for h in answer.headline:
-        head.add_row(h.label, _cell(h.value, h.suppressed, k))
+        head.add_row(_text(h.label), _text(_cell(h.value, h.suppressed, k)))
     console.print(head)
     for table in answer.tables:
         records = table.records()
         shown = records if max_rows is None else records[:max_rows]
         title = table.title + ("" if len(shown) == len(records) else " (first %d of %d rows)" % (len(shown), len(records)))
-        out = RichTable(title=title, title_justify="left")
+        out = RichTable(title=_text(title), title_justify="left")
         for i, column in enumerate(table.shown):
-            out.add_column(column, justify="left" if i < table.labels else "right")
+            out.add_column(_text(column), justify="left" if i < table.labels else "right")
         for record in shown:
             hidden = set(record.pop("suppressed"))
-            out.add_row(*[_cell(v, c in hidden, k) for c, v in record.items()])
+            out.add_row(*[_text(_cell(v, c in hidden, k)) for c, v in record.items()])
         console.print(out)
     for note in answer.notes:
-        console.print("- " + note, markup=False)
+        console.print(_text("- " + note))

@@ -116,10 +116,22 @@ def key_path(db_path):
     return Path(str(db_path) + ".key")
 
 
+class StoreError(Exception):
+    """A problem with the store or its key file that the operator must fix; the message is one line."""
+
+
 def _read_keys(path):
-    keys = path.read_text().split()
+    """The key chain in ``path``; FileNotFoundError when there is none, StoreError when it is unusable."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeError) as exc:
+        reason = "a directory" if path.is_dir() else getattr(exc, "strerror", None) or "not text"
+        raise StoreError("%s: cannot read the key file (%s); restore it from a backup" % (path, reason)) from None
+    keys = text.split()
     if not keys or any(len(k) != 64 or any(ch not in "0123456789abcdef" for ch in k) for k in keys):
-        raise ValueError("%s: not a list of 64-character hex keys" % path)
+        raise StoreError("%s: not a key file (one 64-character hex key a line); restore it from a backup" % path)
     return keys
 
 
@@ -136,28 +148,66 @@ def chain_fingerprint(keys):
     return hashlib.sha256(("aau-stats key chain\n" + "\n".join(keys)).encode()).hexdigest()[:16]
 
 
+def _recorded_fingerprint(con):
+    rows = con.execute("SELECT fingerprint FROM key_chain ORDER BY epoch DESC LIMIT 1").fetchall()
+    return rows[0][0] if rows else None
+
+
 def load_keys(db_path, con=None):
     """The pseudonym key chain beside the database, made (mode 0600) on first use.
 
     Oldest key first: rotation appends a key. With ``con``, a rotation that
-    stopped between the store's commit and the key file's rename is finished.
+    stopped between the store's commit and the key file's rename is finished,
+    and the key file is checked against the store: a store that holds rows
+    has its chain's fingerprint in ``key_chain``, and with a missing or
+    another key file it raises :class:`StoreError` instead of making a new
+    key (which would give every client, address and session a second id).
     """
     path = key_path(db_path)
-    pending = Path(str(path) + ".new")
-    if con is not None and pending.exists():
-        recorded = con.execute("SELECT fingerprint FROM key_chain ORDER BY epoch DESC LIMIT 1").fetchall()
-        if recorded and recorded[0][0] == chain_fingerprint(_read_keys(pending)):
-            os.replace(pending, path)
-        else:
-            pending.unlink()
+    if con is not None:
+        _finish_rotation(path, con)
+    recorded = _recorded_fingerprint(con) if con is not None else None
     try:
-        return _read_keys(path)
+        keys = _read_keys(path)
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = [os.urandom(32).hex()]
-    _write_new(path, keys)
+        keys = None
+    if keys is None:
+        if con is not None and (recorded or con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]):
+            raise StoreError(
+                "%s: the key file of store %s is missing, and the store's ids and pseudonyms were made with it%s;"
+                " restore it from a backup (a new key would count every client and address again)"
+                % (path, db_path, " (key chain %s)" % recorded if recorded else ""))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = [os.urandom(32).hex()]
+        _write_new(path, keys)
+    if con is not None:
+        check_keys(path, keys, recorded)
+        if recorded is None:
+            con.execute("INSERT INTO key_chain VALUES (?, ?, now())", [len(keys), chain_fingerprint(keys)])
     return keys
+
+
+def check_keys(path, keys, recorded):
+    """Raise :class:`StoreError` unless ``keys`` are the chain whose fingerprint the store recorded."""
+    if recorded is not None and chain_fingerprint(keys) != recorded:
+        raise StoreError("%s: not the key file of this store (its key chain is %s, the store's %s);"
+                         " restore the store's own key file" % (path, chain_fingerprint(keys), recorded))
+
+
+def _finish_rotation(path, con):
+    """A rotation committed to the store but stopped before the key file's rename: finish it;
+    one that never committed: undo it."""
+    pending = Path(str(path) + ".new")
+    if not pending.exists():
+        return
+    try:
+        committed = _recorded_fingerprint(con) == chain_fingerprint(_read_keys(pending))
+    except StoreError:
+        committed = False
+    if committed:
+        os.replace(pending, path)
+    else:
+        pending.unlink()
 
 
 def pseudonym_sql(expr, keys):
@@ -176,12 +226,34 @@ def pseudonym(value, keys):
     return value
 
 
-def read_keys(db_path):
-    """The key chain beside an existing store, or None when there is none (never made here)."""
+def read_keys(db_path, con=None):
+    """The key chain beside an existing store, or None when there is none (never made here).
+
+    With ``con`` (the store, possibly read-only), a rotation stopped before the
+    key file's rename is seen through, and a key file that is not the store's
+    raises :class:`StoreError`.
+    """
+    path = key_path(db_path)
+    recorded = _recorded_fingerprint(con) if con is not None and _has_key_chain(con) else None
+    pending = Path(str(path) + ".new")
+    if recorded is not None and pending.exists():
+        try:
+            keys = _read_keys(pending)
+            if chain_fingerprint(keys) == recorded:
+                return keys  # the store committed this chain; the next ingest renames the file
+        except StoreError:
+            pass
     try:
-        return _read_keys(key_path(db_path))
+        keys = _read_keys(path)
     except FileNotFoundError:
         return None
+    check_keys(path, keys, recorded)
+    return keys
+
+
+def _has_key_chain(con):
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'key_chain'")
+                .fetchall()[0][0])
 
 
 def _one_pseudonym(expr, key):

@@ -24,15 +24,25 @@ def _value(key):
     return "json_values[%d]" % (_KEYS.index(key) + 1)
 
 
+# 10000-01-01 in microseconds since 1970: numbers at or past it are no time (and would overflow).
+_MICROS_LIMIT = 253402300800000000
+
+
+def _from_micros(micros):
+    return "CASE WHEN %(m)s < %(limit)d THEN make_timestamp(CAST(%(m)s AS BIGINT)) END" % {
+        "m": micros, "limit": _MICROS_LIMIT}
+
+
 def _timestamp(text):
     number = "CAST(%s AS HUGEINT)" % text
     micros = ("CASE WHEN %(n)s >= 100000000000000000 THEN %(n)s // 1000 WHEN %(n)s >= 100000000000000 THEN %(n)s"
               " WHEN %(n)s >= 100000000000 THEN %(n)s * 1000 ELSE %(n)s * 1000000 END" % {"n": number})
-    return ("CASE WHEN regexp_full_match(%(t)s, '[0-9]{1,20}') THEN make_timestamp(CAST(%(m)s AS BIGINT))"
-            " WHEN regexp_full_match(%(t)s, '[0-9]{1,12}\\.[0-9]{1,20}(E[0-9]{1,2})?')"
-            " THEN make_timestamp(CAST(CAST(%(t)s AS DOUBLE) * 1000000 AS BIGINT))"
+    # A fraction or an exponent: seconds, in a DOUBLE that try_cast turns into NULL when it overflows.
+    fraction = "try_cast(try_cast(%s AS DOUBLE) * 1000000 AS HUGEINT)" % text
+    return ("CASE WHEN regexp_full_match(%(t)s, '[0-9]{1,20}') THEN %(whole)s"
+            " WHEN regexp_full_match(%(t)s, '[0-9]{1,12}\\.[0-9]{1,20}(E[0-9]{1,2})?') THEN %(fraction)s"
             " ELSE CAST(try_cast(%(t)s AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END"
-            % {"t": text, "m": micros})
+            % {"t": text, "whole": _from_micros(micros), "fraction": _from_micros(fraction)})
 
 
 class CloudflareJSON(LogFormat):

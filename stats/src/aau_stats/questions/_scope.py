@@ -19,7 +19,7 @@ import duckdb
 from anaconda_anon_usage import grammar
 
 from ..model import sessions_sql
-from ..store import key_path, pseudonym, read_keys
+from ..store import StoreError, key_path, pseudonym, read_keys
 
 # Enumerating pseudonyms is how an IP range is matched without raw addresses: this many at most per file.
 MAX_IP_VALUES = 1 << 17
@@ -125,7 +125,11 @@ class DuckDBEngine:
         if not self.con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]:
             self.con.close()
             raise QuestionError("%s: the store has no requests yet (run aau-stats ingest first)" % self.db_path)
-        self.keys = read_keys(self.db_path)
+        try:
+            self.keys = read_keys(self.db_path, self.con)
+        except StoreError as exc:
+            self.con.close()
+            raise QuestionError(str(exc)) from None
         self._lookups = 0
         self._add_missing_agent()
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
