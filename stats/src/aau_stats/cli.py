@@ -2,10 +2,15 @@
 
 import argparse
 import contextlib
+import errno
+import os
 import sys
 from pathlib import Path
 
+import duckdb
+
 from . import __version__
+from .files import OutputError
 from .formats import FORMATS
 from .ingest import InputError, ingest
 from .questions import DEFAULT_MIN_CLIENTS, Filters, QuestionError, ask, read_advisories
@@ -335,9 +340,52 @@ def _demo(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
-    except StoreError as exc:
+        status = _run(args)
+        sys.stdout.flush()
+        return status
+    except (StoreError, OutputError) as exc:
         return _fail(exc)
+    except BrokenPipeError:
+        _drop_stdout()  # the reader has gone (| head): quietly done
+        return 0
+    except (KeyboardInterrupt, duckdb.InterruptException):
+        return _interrupted()
+    except RuntimeError as exc:
+        if str(exc) != "Query interrupted":  # DuckDB's word for Ctrl-C inside a query
+            raise
+        return _interrupted()
+    except (duckdb.IOException, duckdb.TransactionException) as exc:  # the disk under the store or its spills
+        return _fail("%s: %s" % (args.db or default_db_path(), str(exc).splitlines()[0].replace("IO Error: ", "")))
+    except duckdb.OutOfMemoryException as exc:
+        return _fail("out of memory: %s" % str(exc).splitlines()[0])
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRORS:
+            raise
+        if exc.filename is None:  # standard output
+            _drop_stdout()
+            return _fail("cannot write the output: %s" % (exc.strerror or exc))
+        hint = "; free some space, or set TMPDIR to a roomier folder" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        return _fail("%s: %s%s" % (exc.filename, exc.strerror, hint))
+
+
+# Failures of the machine, not of aau-stats: one line each, never a traceback.
+_ENVIRONMENT_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EROFS, errno.EACCES, errno.EPERM,
+                       errno.EMFILE, errno.ENFILE)
+
+
+def _interrupted():
+    return _fail("interrupted; what each finished step wrote is kept, and nothing half-written"
+                 " (run the same command again to go on)")
+
+
+def _drop_stdout():
+    """Standard output to the null device, so the interpreter's last flush cannot fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def _run(args):

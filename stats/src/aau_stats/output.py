@@ -86,7 +86,11 @@ def print_answer(answer, file=None, max_rows=None):
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    console = Console(file=file, highlight=False, soft_wrap=False)
+    class _Console(Console):
+        def on_broken_pipe(self):
+            raise BrokenPipeError  # the command decides what a closed pipe means (rich would exit 1)
+
+    console = _Console(file=file, highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console.width = 200  # a file or a pipe: do not cut columns to 80
     k = answer.min_clients

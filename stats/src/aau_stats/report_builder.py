@@ -7,9 +7,9 @@ Seats appear only when the report is scoped to an organization (``--org`` or
 """
 
 import datetime
-from pathlib import Path
 
 from . import __version__
+from .files import write_atomically
 from .questions import QUESTIONS as _QUESTIONS
 from .questions import DuckDBEngine, Scope
 from .report import render_report
@@ -144,10 +144,5 @@ def build_report(db, filters=None, min_clients=10, advisories=None, engine=None)
 
 
 def write_report(db, out, filters=None, min_clients=10, advisories=None, engine=None):
-    path = Path(out)
     html = build_report(db, filters, min_clients, advisories, engine)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomically(out, html)

@@ -299,10 +299,38 @@ def rotate_key(db_path):
         con.close()
 
 
+OUR_TABLES = ("request_rows", "sources")
+
+
+def connect(db_path, read_only=False):
+    """A connection to the store at ``db_path``, or :class:`StoreError` saying in one line why not:
+    a directory, a file that is not DuckDB's, a DuckDB database of something else, or one that
+    cannot be opened (a read-only folder, another process's lock)."""
+    db_path = Path(db_path)
+    if db_path.is_dir():
+        raise StoreError("%s: is a directory; --db names the store's file (made on first ingest)" % db_path)
+    try:
+        if not read_only:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        if "not a valid DuckDB database file" in message:
+            raise StoreError("%s: not a DuckDB file, so not an aau-stats store; name another --db" % db_path) from None
+        raise StoreError("%s: cannot open the store (%s)" % (db_path, message.split(": ", 1)[-1])) from None
+    except OSError as exc:
+        raise StoreError("%s: cannot open the store (%s)" % (db_path, exc.strerror or exc)) from None
+    tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if tables and not set(OUR_TABLES) <= tables:
+        con.close()
+        raise StoreError("%s: a DuckDB database of something else (tables %s), not an aau-stats store;"
+                         " name another --db" % (db_path, ", ".join(sorted(tables)[:5])))
+    return con
+
+
 def open_store(db_path):
     db_path = Path(db_path)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path))
+    con = connect(db_path)
     # No progress bar of DuckDB's own on the user's terminal; a bounded memory (it spills to disk).
     con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = '768MB'")

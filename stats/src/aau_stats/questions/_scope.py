@@ -19,7 +19,7 @@ import duckdb
 from anaconda_anon_usage import grammar
 
 from ..model import sessions_sql
-from ..store import StoreError, key_path, pseudonym, read_keys
+from ..store import StoreError, connect, key_path, pseudonym, read_keys
 
 # Enumerating pseudonyms is how an IP range is matched without raw addresses: this many at most per file.
 MAX_IP_VALUES = 1 << 17
@@ -113,9 +113,9 @@ class DuckDBEngine:
         if not self.db_path.exists():
             raise QuestionError("%s: no store there (run aau-stats ingest first)" % self.db_path)
         try:
-            self.con = duckdb.connect(str(self.db_path), read_only=True)
-        except duckdb.Error as exc:
-            raise QuestionError("%s: not an aau-stats store (%s)" % (self.db_path, str(exc).splitlines()[0])) from None
+            self.con = connect(self.db_path, read_only=True)
+        except StoreError as exc:
+            raise QuestionError(str(exc)) from None
         # DuckDB's own progress bar would write into --json and --csv output on long queries.
         self.con.execute("SET enable_progress_bar = false")
         tables = {row[0] for row in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}

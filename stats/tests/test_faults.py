@@ -1,0 +1,224 @@
+"""Fault injection for the analytics: a full disk, a read-only mount, a wrong file where the store
+should be, devices and folders where an output should go, Ctrl-C. Each ends in one line that names
+what is wrong, exit status 1, and nothing lost or half-written.
+
+The disks are small tmpfs mounts, made (as root) for the test and removed after it.
+"""
+
+import contextlib
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+from aau_stats.ingest import ingest
+
+from store_helpers import rows
+
+UA = "conda/24.11.3 aau/0.9.0 c/%s s/%s e/%s"
+
+
+def log_lines(count, start=0):
+    lines = []
+    for n in range(start, start + count):
+        token = ("%022d" % n).replace("0", "A")
+        lines.append('10.%d.%d.%d - - [01/Oct/2026:10:%02d:%02d +0000] "GET /cf/linux-64/numpy-2.1.3-py312h0_0.conda'
+                     ' HTTP/1.1" 200 9 "-" "%s"\n' % (n // 65536 % 256, n // 256 % 256, n % 256, n // 60 % 60, n % 60,
+                                                      UA % (token, token, token)))
+    return "".join(lines)
+
+
+def aau_stats(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "aau_stats.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def one_line_error(done, *names):
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("aau-stats: ")
+    for name in names:
+        assert str(name) in done.stderr, done.stderr
+
+
+@contextlib.contextmanager
+def small_disk(path, kib):
+    """A tmpfs of ``kib`` KiB at ``path`` (made)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small disk needs root")
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dk" % kib, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@contextlib.contextmanager
+def read_only_disk(path, files=None):
+    """A tmpfs at ``path`` holding ``files`` ({name: bytes}), then remounted read-only."""
+    with small_disk(path, 4096) as disk:
+        for name, data in (files or {}).items():
+            (disk / name).write_bytes(data)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        yield disk
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("store")
+    (folder / "a.log").write_text(log_lines(30))
+    db = folder / "store.duckdb"
+    ingest([str(folder / "a.log")], db)
+    return db
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+def test_report_to_a_device_leaves_the_device(store, tmp_path):
+    """``--out /dev/null`` as root: the rename of a temporary file replaced /dev/null with a regular file.
+    Tried on a null device of the test's own (the same device numbers), so that a regression breaks
+    only the test, not the machine."""
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    done = aau_stats("--db", store, "report", "--out", null)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISCHR(null.stat().st_mode) and null.stat().st_rdev == os.makedev(1, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+def test_report_to_a_folder_is_one_line(store, tmp_path):
+    one_line_error(aau_stats("--db", store, "report", "--out", tmp_path), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_on_a_full_disk_keeps_the_previous_one_and_no_temporary_file(store, tmp_path):
+    with small_disk(tmp_path / "disk", 64) as disk:
+        previous = disk / "report.html"
+        previous.write_text("the previous report\n")
+        (disk / "filler").write_bytes(b"x" * (60 * 1024))
+        done = aau_stats("--db", store, "report", "--out", previous)
+        one_line_error(done, previous)
+        assert "No space left on device" in done.stderr
+        assert previous.read_text() == "the previous report\n"
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "report.html"]
+
+
+def test_report_into_a_read_only_folder_is_one_line(store, tmp_path):
+    with read_only_disk(tmp_path / "ro") as disk:
+        one_line_error(aau_stats("--db", store, "report", "--out", disk / "report.html"), disk)
+
+
+def test_csv_to_a_full_stdout_is_one_line(store):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(store), "clients-per-ip", "--csv"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "No space left" in done.stderr, done.stderr
+
+
+def test_a_reader_that_goes_away_ends_a_question_quietly(store):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "aau_stats.cli", "--db", str(store), "clients-per-ip"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_export_never_deletes_what_it_did_not_write(store, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    (out / "keep").mkdir()
+    one_line_error(aau_stats("--db", store, "export", "--parquet", out), out, "notes.txt")
+    assert sorted(p.name for p in out.iterdir()) == ["keep", "notes.txt"]
+    fresh = tmp_path / "fresh"
+    assert aau_stats("--db", store, "export", "--parquet", fresh).returncode == 0
+    again = aau_stats("--db", store, "export", "--parquet", fresh)  # an earlier export is replaced
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in fresh.iterdir()) == ["day=2026-10-01"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "out"]
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database\n", os.urandom(5000)], ids=["empty", "text", "random"])
+def test_a_store_that_is_not_duckdb_is_one_line(tmp_path, content):
+    db = tmp_path / "store.duckdb"
+    db.write_bytes(content)
+    (tmp_path / "a.log").write_text(log_lines(2))
+    for command in (["ingest", tmp_path / "a.log"], ["clients-per-ip"], ["export", "--parquet", tmp_path / "x"],
+                    ["rotate-key"], ["report", "--out", tmp_path / "r.html"]):
+        one_line_error(aau_stats("--db", db, *command), db)
+    assert db.read_bytes() == content
+
+
+def test_a_foreign_duckdb_database_is_refused_before_anything_is_written(tmp_path):
+    db = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE invoices (id INTEGER)")
+    con.close()
+    (tmp_path / "a.log").write_text(log_lines(2))
+    for command in (["ingest", tmp_path / "a.log"], ["clients-per-ip"], ["rotate-key"]):
+        one_line_error(aau_stats("--db", db, *command), db, "invoices")
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("invoices",)]
+    con.close()
+    assert not (tmp_path / "theirs.duckdb.key").exists()
+
+
+def test_a_folder_as_the_store_is_one_line(tmp_path):
+    (tmp_path / "a.log").write_text(log_lines(2))
+    for command in (["ingest", tmp_path / "a.log"], ["clients-per-ip"]):
+        one_line_error(aau_stats("--db", tmp_path, *command), tmp_path)
+
+
+def test_a_store_on_a_read_only_disk_is_one_line(store, tmp_path):
+    with read_only_disk(tmp_path / "ro", {"store.duckdb": store.read_bytes(),
+                                         "store.duckdb.key": (store.parent / "store.duckdb.key").read_bytes()}) as disk:
+        (tmp_path / "b.log").write_text(log_lines(2, start=100))
+        one_line_error(aau_stats("--db", disk / "store.duckdb", "ingest", tmp_path / "b.log"), disk / "store.duckdb")
+        # Reading needs no writing: the questions are answered.
+        done = aau_stats("--db", disk / "store.duckdb", "clients-per-ip", "--json")
+        assert done.returncode == 0, done.stderr
+
+
+def test_a_full_disk_under_the_store_is_one_line_and_the_store_stays_whole(tmp_path):
+    with small_disk(tmp_path / "disk", 2048) as disk:
+        db = disk / "store.duckdb"
+        (tmp_path / "a.log").write_text(log_lines(20))
+        assert aau_stats("--db", db, "ingest", tmp_path / "a.log").returncode == 0
+        (tmp_path / "big.log").write_text(log_lines(40000, start=1000))
+        (disk / "filler").write_bytes(b"x" * (disk_free(disk) - 16 * 1024))
+        one_line_error(aau_stats("--db", db, "ingest", tmp_path / "big.log"))
+        (disk / "filler").unlink()
+        assert rows(db, "SELECT count(*) FROM requests") == [(20,)]
+
+
+def disk_free(path):
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize
+
+
+def test_ctrl_c_during_an_ingest_is_one_line_and_keeps_the_store_whole(tmp_path):
+    (tmp_path / "big.log").write_text(log_lines(1000000))
+    db = tmp_path / "store.duckdb"
+    process = subprocess.Popen([sys.executable, "-m", "aau_stats.cli", "--db", str(db), "ingest",
+                                str(tmp_path / "big.log")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # started, far from done: a million lines take several seconds
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err, err
+    again = aau_stats("--db", db, "ingest", tmp_path / "big.log")
+    assert again.returncode == 0, again.stderr
+    assert rows(db, "SELECT count(*) FROM requests") == [(1000000,)]
