@@ -222,3 +222,45 @@ def test_ctrl_c_during_an_ingest_is_one_line_and_keeps_the_store_whole(tmp_path)
     again = aau_stats("--db", db, "ingest", tmp_path / "big.log")
     assert again.returncode == 0, again.stderr
     assert rows(db, "SELECT count(*) FROM requests") == [(1000000,)]
+
+
+# --- operators run things at the same time ------------------------------------------------------
+
+
+def test_questions_and_ingests_wait_for_an_ingest_that_is_writing(tmp_path):
+    """DuckDB lets one process write a store and none open it meanwhile: a question, an export, a
+    rotation and a second ingest wait for the first ingest, then run on what it committed."""
+    (tmp_path / "first.log").write_text(log_lines(600000))
+    (tmp_path / "second.log").write_text(log_lines(50, start=700000))
+    db = tmp_path / "store.duckdb"
+    assert aau_stats("--db", db, "ingest", tmp_path / "second.log").returncode == 0  # the store exists
+    first = subprocess.Popen([sys.executable, "-m", "aau_stats.cli", "--db", str(db), "ingest",
+                              str(tmp_path / "first.log")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # it holds the store now, for several seconds
+    others = [subprocess.Popen([sys.executable, "-m", "aau_stats.cli", "--db", str(db), *map(str, command)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for command in (["clients-per-ip", "--json"], ["ingest", tmp_path / "second.log"],
+                              ["export", "--parquet", tmp_path / "export"])]
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    for process in others:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err and err.count("\n") <= 1  # at most: "waiting for it"
+    assert rows(db, "SELECT count(*) FROM requests") == [(600050,)]  # the second ingest added nothing new
+
+
+def test_a_wait_for_the_store_is_bounded(tmp_path):
+    db = tmp_path / "store.duckdb"
+    (tmp_path / "a.log").write_text(log_lines(2))
+    assert aau_stats("--db", db, "ingest", tmp_path / "a.log").returncode == 0
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, time; c = duckdb.connect(%r); print('held',"
+                               " flush=True); time.sleep(60)" % str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        done = aau_stats("--db", db, "clients-per-ip", env=dict(os.environ, AAU_STATS_LOCK_WAIT="1"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith("aau-stats: %s: another aau-stats has been writing" % db)

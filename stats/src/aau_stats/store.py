@@ -300,6 +300,41 @@ def rotate_key(db_path):
 
 
 OUR_TABLES = ("request_rows", "sources")
+LOCK_WAIT_VARIABLE = "AAU_STATS_LOCK_WAIT"
+LOCK_WAIT = 1800.0  # seconds: how long a command waits for another one that is writing the store
+
+
+def _connect_waiting(db_path, read_only):
+    """``duckdb.connect``, waiting while another process writes the store.
+
+    DuckDB lets one process write a database file and no other process open
+    it meanwhile. So an ingest, a rotation or a question waits for the one
+    before it (saying so once on stderr), up to ``$AAU_STATS_LOCK_WAIT``
+    seconds (default 1800): ingests into one store serialise, and a question
+    asked during an ingest is answered when it ends, from what it committed.
+    """
+    import sys
+    import time
+
+    try:
+        wait = float(os.environ.get(LOCK_WAIT_VARIABLE, LOCK_WAIT))
+    except ValueError:
+        raise StoreError("$%s=%s: not a number of seconds" % (LOCK_WAIT_VARIABLE, os.environ[LOCK_WAIT_VARIABLE])) from None
+    deadline, told, pause = time.monotonic() + wait, False, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(db_path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise StoreError("%s: another aau-stats has been writing the store for over %.0f s; try again when it"
+                                 " has finished (or set $%s to wait longer)" % (db_path, wait, LOCK_WAIT_VARIABLE)) from None
+            if not told:
+                sys.stderr.write("aau-stats: %s: another aau-stats is writing the store; waiting for it\n" % db_path)
+                told = True
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def connect(db_path, read_only=False):
@@ -312,7 +347,7 @@ def connect(db_path, read_only=False):
     try:
         if not read_only:
             db_path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(db_path), read_only=read_only)
+        con = _connect_waiting(db_path, read_only)
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
         if "not a valid DuckDB database file" in message:
