@@ -527,3 +527,28 @@ def test_log_content_reaches_the_terminal_as_text(tmp_path):
     assert "[/bold]" in done.stdout
     assert "evil\\x1b]0;owned\\x07\\x1b[2J\\u202e" in done.stdout
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout and "\u202e" not in done.stdout
+
+
+def test_seats_never_show_a_part_backed_by_fewer_than_k_clients(tmp_path):
+    """Ten seats and one ephemeral client at k = 10: "ephemeral clients = 1" was published, and with
+    the total, either part gives the other away, so both go."""
+    lines = []
+    for n in range(11):
+        client = chr(ord("A") + n) * 22
+        days = (1, 2) if n < 10 else (1,)
+        for day in days:
+            session = (chr(ord("a") + n) * 21) + str(day)
+            lines.append('10.4.0.%d - - [0%d/Oct/2026:10:00:00 +0000] "GET /cf/noarch/repodata.json HTTP/1.1"'
+                         ' 200 9 "-" "conda/24.11.3 aau/0.9.0 c/%s s/%s e/%s o/acme"\n' % (n, day, client, session, client))
+    log = tmp_path / "org.log"
+    log.write_text("".join(lines))
+    db = tmp_path / "store.duckdb"
+    ingest([str(log)], db)
+    shown = {h.label: (h.value, h.suppressed) for h in ask("seats", db, Filters.build(org="acme"), min_clients=10).headline}
+    assert shown["clients"] == (11, False)
+    assert shown["ephemeral clients (CI-like or one-off)"] == (None, True)
+    assert shown["long-lived clients (seats)"] == (None, True)
+    exact = {h.label: h.value for h in ask("seats", db, Filters.build(org="acme"), min_clients=1).headline}
+    assert (exact["long-lived clients (seats)"], exact["ephemeral clients (CI-like or one-off)"]) == (10, 1)
+    (month,) = ask("seats", db, Filters.build(org="acme"), min_clients=10).table("monthly").records()
+    assert month["clients"] == 11 and month["long_lived_clients"] is None

@@ -33,7 +33,9 @@ def seats(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_CLIEN
         FROM (SELECT day, c, unnest(m) AS machine FROM {sessions} r) t GROUP BY 1
     """.format(month=MONTH, sessions=sessions))
     per_month = dict((row[0], row[1:]) for row in machines)
-    rows = [[*row[:5], per_month.get(row[0], (0, 0))[0], *row[5:]] for row in monthly]
+    # Long-lived and ephemeral clients add up to the clients: each is a count of clients, backed by
+    # itself, and when either is too small to show, so is the other (the total would give it away).
+    rows = [[*row[:5], per_month.get(row[0], (0, 0))[0], *row[5:], min(row[2], row[1] - row[2])] for row in monthly]
     _, totals = engine.rows("""
         SELECT count(DISTINCT r.c), count(DISTINCT CASE WHEN k.lifecycle = 'long-lived' THEN r.c END),
                count(DISTINCT CASE WHEN k.lifecycle <> 'long-lived' THEN r.c END), count(DISTINCT r.e),
@@ -43,18 +45,19 @@ def seats(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_CLIEN
     all_clients, long_lived, ephemeral, envs, addresses = totals[0]
     machine_total = engine.scalar("SELECT count(DISTINCT machine) FROM (SELECT unnest(m) AS machine FROM %s r) t"
                                   % sessions)
+    parts = min(long_lived, ephemeral)
     headline = [
         Headline("clients", all_clients, all_clients),
-        Headline("long-lived clients (seats)", long_lived, all_clients),
-        Headline("ephemeral clients (CI-like or one-off)", ephemeral, all_clients),
+        Headline("long-lived clients (seats)", long_lived, parts),
+        Headline("ephemeral clients (CI-like or one-off)", ephemeral, parts),
         Headline("machines (m/ tokens)", machine_total, all_clients),
         Headline("environments", envs, all_clients),
         Headline("addresses", addresses, all_clients or addresses),
     ]
     table = Table("monthly", "Clients, machines and addresses by month",
                   ["month", "clients", "long_lived_clients", "environments", "addresses", "machines",
-                   "untokened_requests", "_clients", "_addresses"], rows,
-                  backing={"untokened_requests": "_addresses"})
+                   "untokened_requests", "_clients", "_addresses", "_parts"], rows,
+                  backing={"untokened_requests": "_addresses", "long_lived_clients": "_parts"})
     notes = [
         "A seat is a long-lived client: one installation seen on %d or more days and in %d or more conda"
         " processes. Ephemeral clients (CI jobs, containers) are counted apart." % (min_days, min_sessions),
