@@ -264,3 +264,25 @@ def test_a_wait_for_the_store_is_bounded(tmp_path):
         holder.wait()
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("aau-stats: %s: another aau-stats has been writing" % db)
+
+
+# --- inputs that exhaust memory or time ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--ips", "--advisories"])
+def test_a_device_or_a_fifo_as_an_input_file_is_one_line(store, tmp_path, option):
+    question = "seats" if option == "--ips" else "exposure"
+    one_line_error(aau_stats("--db", store, question, option, "/dev/zero"), "/dev/zero")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    one_line_error(aau_stats("--db", store, question, option, fifo), fifo)  # no writer: read as empty
+
+
+def test_a_yaml_bomb_of_aliases_is_refused_at_once(store, tmp_path):
+    bomb = tmp_path / "advisories.yaml"
+    levels = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += ["a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]" % ((n, n) + (n - 1,) * 9)
+               for n in range(1, 9)]
+    bomb.write_text("\n".join(levels) + "\n")
+    # It used to expand into billions of nodes (minutes and 10 GiB); aau_stats() gives up after 300 s.
+    one_line_error(aau_stats("--db", store, "exposure", "--advisories", bomb), bomb, "aliases")

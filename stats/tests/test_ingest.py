@@ -390,3 +390,49 @@ def test_questions_see_a_rotation_stopped_before_the_key_files_rename(tmp_path, 
     monkeypatch.undo()
     assert (tmp_path / "store.duckdb.key.new").exists()
     assert seats() == before
+
+
+def test_no_raw_token_or_address_in_any_stored_byte(tmp_path, db):
+    """Rejected lines keep masked samples: also lines that are not UTF-8, lines too long for the reader,
+    and addresses that fail validation (the samples of all three used to be raw)."""
+    secrets = {"c": C, "s": S, "e": E}
+    lines = [combined(ip="10.1.2.3"),
+             combined(ip="10.9.8.7", request="GET /cf/noarch/\xff\xfe.json HTTP/1.1"),
+             combined(ip="10.9.8.6", agent=UA + " " + "x" * 5_000_000)]
+    addresses = ["::ffff:198.51.100.7", "198.51.100.8:443", "[2001:db8:77::1]", "1::2::3", "203.0.113.300"]
+    lines += [combined(ip=address) for address in addresses]
+    data = "".join(lines).encode().replace("\xff\xfe".encode(), b"\xff\xfe")
+    (tmp_path / "a.log").write_bytes(data)
+    (report,) = ingest([str(tmp_path / "a.log")], db)
+    assert report.rejected["bad encoding"] == 1 and report.rejected["line too long"] == 1
+    stored = db.read_bytes() + (db.parent / (db.name + ".wal")).read_bytes() if (
+        db.parent / (db.name + ".wal")).exists() else db.read_bytes()
+    samples = repr(rows(db, "SELECT reason, samples FROM rejections"))
+    for text in (samples.encode(), stored):
+        for secret in (*secrets.values(), "10.9.8", "198.51.100", "2001:db8:77", "203.0.113", "1::2::3"):
+            assert secret.encode() not in text, secret
+    assert "c/*" in samples
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "pseudonyms"])
+def test_an_address_counts_once_however_it_is_spelled(tmp_path, db, raw):
+    spellings = ["2001:DB8:0:0::1", "2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", "fe80::1%eth0",
+                 "::ffff:192.0.2.1", "192.0.2.1"]
+    write(tmp_path / "a.log", "".join(combined(ip=ip) for ip in [*spellings, "1::2::3", "2001:db8::1::", "1:2:3"]))
+    (report,) = ingest([str(tmp_path / "a.log")], db, raw=raw)
+    assert (report.parsed, report.rejected) == (6, {"bad address": 3})
+    assert rows(db, "SELECT count(DISTINCT ip), count(*) FROM requests") == [(3, 6)]
+    if raw:
+        assert rows(db, "SELECT DISTINCT ip, network FROM requests ORDER BY ip") == [
+            ("192.0.2.1", "192.0.2.0/24"), ("2001:db8::1", "2001:0db8:0000::/48"), ("fe80::1", "fe80:0000:0000::/48")]
+
+
+def test_ips_match_an_address_however_it_is_spelled(tmp_path, db):
+    from aau_stats.questions import Filters, ask
+
+    write(tmp_path / "a.log", combined(ip="2001:DB8:0:0::1") + combined(ip="::ffff:192.0.2.1"))
+    ingest([str(tmp_path / "a.log")], db)
+    for listed in ("2001:db8::1", "2001:0DB8::0001", "192.0.2.1", "::ffff:192.0.2.1"):
+        (tmp_path / "ips.txt").write_text(listed + "\n")
+        result = ask("clients-per-ip", db, Filters.build(ips=tmp_path / "ips.txt"), min_clients=1)
+        assert {h.label: h.value for h in result.headline}["addresses"] == 1, listed

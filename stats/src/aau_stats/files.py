@@ -14,6 +14,36 @@ import stat
 import tempfile
 from pathlib import Path
 
+USER_FILE_LIMIT = 16 * 1024 * 1024  # bytes of a file the user names (--ips, --advisories)
+
+
+def read_user_file(path, limit=USER_FILE_LIMIT):
+    """The text of a file the user named, read without blocking (a FIFO without a writer reads
+    as empty) and at most ``limit`` bytes (``/dev/zero`` cannot fill the memory).
+
+    Raises FileNotFoundError, OSError, or ValueError with the reason (too large, not UTF-8).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        chunks, size = [], 0
+        while size <= limit:
+            try:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ValueError("larger than %d MiB" % (limit >> 20))
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+
 
 class OutputError(Exception):
     """The output could not be written; the message is one line naming the path."""

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import model
+from .addresses import SQL_NAME as CANONICAL_IP
+from .addresses import register_duckdb
 from .formats import FORMATS, Layout, detect
 from .formats.base import LINE_READER_OPTIONS, MAX_LINE_BYTES, quote_sql
 from .store import load_keys, open_store, pseudonym_sql, session_rows_statements
@@ -230,14 +232,17 @@ _NETWORK = (
     " || '::/48' ELSE regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.\\d+$', 1) || '.0/24' END"
 )
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_HEXTET = "[0-9A-Fa-f]{0,4}"
-_VALID_ADDRESS = "(regexp_full_match(ip, '(%s\\.){3}%s') OR regexp_full_match(ip, '%s(:%s){2,7}(%%[0-9A-Za-z]+)?'))" % (
-    _OCTET, _OCTET, _HEXTET, _HEXTET)
+# After canonical_ip: an address with a colon is valid when it had a canonical text at all.
+_VALID_ADDRESS = "(regexp_full_match(ip, '(%s\\.){3}%s') OR contains(ip, ':'))" % (_OCTET, _OCTET)
 # Rejected lines are kept as samples; tokens in them are masked, and addresses too unless the store is raw.
 # A token follows a space, or an encoded one in CloudFront's user agents.
 _MASK_TOKENS = ("regexp_replace(regexp_replace(%s, '(^|[ \t]|%%20|%%2520)([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g'),"
                 " '/t/[^/ ]+/', '/t/*/', 'g')")
-_MASK_ADDRESSES = "regexp_replace(%s, '[0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}', '*', 'g')"
+# An address is masked with everything around it that could be part of one: "::ffff:192.0.2.1",
+# "192.0.2.1:443" and "[2001:db8::1]" lose all their digits, valid or not (times like 10:00:00 go too).
+_MASK_ADDRESSES = ("regexp_replace(%s, '[0-9A-Fa-f.:]*([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"
+                   "[0-9A-Fa-f.:]*', '*', 'g')")
+SAMPLE_CHARS = 500  # what a sample keeps of a line; it is masked on four times as much, so nothing is cut half-masked
 
 
 def model_selects(keys, raw, keep_account_tokens, ids=True):
@@ -257,12 +262,16 @@ def model_selects(keys, raw, keep_account_tokens, ids=True):
         return "md5_number('%s' || '%s%s' || %s) AS %s, " % (keys[0], kind, "raw" if raw else "", expr, name) if ids else ""
 
     account = "a" if keep_account_tokens else "NULL::VARCHAR"
+    # Each distinct spelling is modelled; its canonical text (see .addresses) makes its id and pseudonym.
     addresses = """
     SELECT address_key, {id}{ip} AS ip, {network} AS network, valid
-    FROM (SELECT ip AS address_key, {raw_network} AS raw_network, ip IS NULL OR {valid} AS valid
-          FROM (SELECT DISTINCT ip FROM checked WHERE reason IS NULL))
-    """.format(id=ident("coalesce(address_key, '')", "address", "address_id"), ip=hide("address_key"),
-               network=hide("raw_network"), raw_network=_NETWORK, valid=_VALID_ADDRESS)
+    FROM (SELECT address_key, ip AS canonical, {raw_network} AS raw_network,
+                 address_key IS NULL OR coalesce({valid}, false) AS valid
+          FROM (SELECT address_key, CASE WHEN contains(address_key, ':') THEN {canonical}(address_key)
+                                         ELSE address_key END AS ip
+                FROM (SELECT DISTINCT ip AS address_key FROM checked WHERE reason IS NULL)))
+    """.format(id=ident("coalesce(canonical, '')", "address", "address_id"), ip=hide("canonical"),
+               network=hide("raw_network"), raw_network=_NETWORK, valid=_VALID_ADDRESS, canonical=CANONICAL_IP)
     lines = """
     SELECT request_key, {id}method, path, channel, subdir, filename, name, version, build, ext, kind FROM (
         SELECT *, {package} FROM (
@@ -291,12 +300,13 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     """SQL that turns table ``checked`` into request rows and the dimension rows they need."""
     addresses, lines, agents = model_selects(keys, raw, keep_account_tokens)
     bad_addresses = """
-    UPDATE checked SET reason = 'bad address', sample = left(concat_ws(' ', ip, request, status, bytes), 500)
+    UPDATE checked SET reason = 'bad address', sample = {sample}
     WHERE reason IS NULL AND ip IN (SELECT address_key FROM address_model WHERE NOT valid)
-    """
+    """.format(sample=masked_sample_sql("concat_ws(' ', ip, request, status, bytes)", raw))
     flag = "true" if raw else "false"
     new_dimensions = [
-        "INSERT INTO addresses SELECT address_id, ip, network, %s FROM address_model WHERE valid"
+        # Two spellings of one address are one row.
+        "INSERT INTO addresses SELECT DISTINCT address_id, ip, network, %s FROM address_model WHERE valid"
         " AND address_id NOT IN (SELECT address_id FROM addresses)" % flag,
         "INSERT INTO request_lines SELECT * EXCLUDE (request_key) FROM request_model"
         " WHERE line_id NOT IN (SELECT line_id FROM request_lines)",
@@ -321,9 +331,12 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
 
 
 def masked_sample_sql(line, raw):
-    """SQL: the start of a rejected ``line`` with its tokens (and, unless ``raw``, addresses) masked."""
-    sample = _MASK_TOKENS % ("left(%s, 500)" % line)
-    return sample if raw else _MASK_ADDRESSES % sample
+    """SQL: the start of a rejected ``line`` with its tokens (and, unless ``raw``, addresses) masked.
+
+    The masks run on more than the sample keeps, so that a token or an address at the cut is masked whole.
+    """
+    sample = _MASK_TOKENS % ("left(%s, %d)" % (line, 4 * SAMPLE_CHARS))
+    return "left(%s, %d)" % (sample if raw else _MASK_ADDRESSES % sample, SAMPLE_CHARS)
 
 
 # A log's time must fall in these years: before 1970 no server wrote one, and after 9999 no
@@ -391,6 +404,7 @@ def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_f
     if fmt is not None and fmt not in FORMATS:
         raise InputError("--format %s: unknown; known formats: %s" % (fmt, ", ".join(FORMATS)))
     con = open_store(db_path)
+    register_duckdb(con)
     key = load_keys(db_path, con)
     reports = []
     with tempfile.TemporaryDirectory(prefix="aau-stats-") as work:
@@ -501,7 +515,7 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
                 continue
             for statement in _insert_statements(source_id, key, raw, keep_account_tokens):
                 con.execute(statement)
-            samples = _count_outcomes(con, report)
+            samples = _count_outcomes(con, report, raw)
             _record(con, source_id, name, fingerprint, found, total, already + lines, report, samples)
             con.execute("COMMIT")
         except BaseException:
@@ -510,14 +524,15 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
         return report
 
 
-def _count_outcomes(con, report):
+def _count_outcomes(con, report, raw):
     """Fill ``report`` with the parsed, rejected, blank and header counts; return rejection samples."""
     found = con.execute(
         "SELECT reason, count(*), list(sample) FILTER (WHERE sample IS NOT NULL)[1:%d] FROM checked GROUP BY reason"
         % SAMPLES).fetchall()
     for error_type, count, examples in con.execute(
-            "SELECT error_type, count(*), list(csv_line)[1:%d] FROM (SELECT line, first(error_type) AS error_type,"
-            " first(csv_line) AS csv_line FROM reader_rejects GROUP BY line) GROUP BY ALL" % SAMPLES).fetchall():
+            "SELECT error_type, count(*), list(%s)[1:%d] FROM (SELECT line, first(error_type) AS error_type,"
+            " first(csv_line) AS csv_line FROM reader_rejects GROUP BY line) GROUP BY ALL"
+            % (masked_sample_sql("csv_line", raw), SAMPLES)).fetchall():
         found.append((_READER_REASONS.get(str(error_type).upper(), "bad format"), count, examples))
     samples = []
     for reason, count, examples in found:

@@ -27,6 +27,7 @@ import datetime
 import re
 
 from . import ingest as duck
+from .addresses import register_spark
 from .formats import FORMATS, detect
 from .formats.base import MAX_LINE_BYTES
 from .spark import spark_expression, to_spark
@@ -158,6 +159,7 @@ def ingest(spark, inputs, out_dir, keys, fmt=None, raw=False, keep_account_token
     if fmt is not None and fmt not in FORMATS:
         raise duck.InputError("--format %s: unknown; known formats: %s" % (fmt, ", ".join(FORMATS)))
     out_dir = str(out_dir).rstrip("/")
+    register_spark(spark)
     done, last_id = _ingested(spark, out_dir)
     next_id = last_id + 1  # never an id a killed run may have left rows under
     reports, groups, ids = {}, {}, {}

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 from anaconda_anon_usage import grammar
 
+from ..files import read_user_file
 from ..model import sessions_sql
 from ..store import StoreError, connect, key_path, pseudonym, read_keys
 
@@ -287,11 +288,11 @@ def read_ip_file(path):
     (IPv6) or wider, and through its addresses when narrower.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_user_file(path)
     except FileNotFoundError:
         raise QuestionError("--ips %s: no such file" % path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuestionError("--ips %s: cannot read it (%s)" % (path, exc)) from None
+    except (OSError, ValueError) as exc:
+        raise QuestionError("--ips %s: cannot read it (%s)" % (path, getattr(exc, "strerror", None) or exc)) from None
     addresses, networks = set(), set()
     for number, line in enumerate(text.splitlines(), 1):
         entry = line.split("#", 1)[0].strip()
@@ -301,6 +302,8 @@ def read_ip_file(path):
             net = ipaddress.ip_network(entry, strict=False)
         except ValueError:
             raise QuestionError("--ips %s:%d: %r is not an IP address or CIDR range" % (path, number, entry)) from None
+        if net.version == 6 and net.num_addresses == 1 and net.network_address.ipv4_mapped is not None:
+            net = ipaddress.ip_network(net.network_address.ipv4_mapped)  # stored as its IPv4 address
         unit = 24 if net.version == 4 else 48
         if net.prefixlen <= unit:
             if unit - net.prefixlen > 16:

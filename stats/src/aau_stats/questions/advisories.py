@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import read_user_file
 from ._scope import QuestionError
 
 
@@ -51,11 +52,11 @@ def version(text):
 def read_advisories(path):
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_user_file(path)
     except FileNotFoundError:
         raise QuestionError("--advisories %s: no such file" % path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuestionError("--advisories %s: cannot read it (%s)" % (path, exc)) from None
+    except (OSError, ValueError) as exc:
+        raise QuestionError("--advisories %s: cannot read it (%s)" % (path, getattr(exc, "strerror", None) or exc)) from None
     suffix = path.suffix.lower()
     start = text.lstrip()[:1]
     if suffix == ".json" or (suffix not in (".csv", ".yaml", ".yml") and start in ("{", "[")):
@@ -112,6 +113,14 @@ def _from_csv(path, text):
 def _from_yaml(path, text):
     import yaml
 
+    try:
+        # Anchors and aliases let a few bytes stand for billions of nodes; advisories never need them.
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise QuestionError("--advisories %s:%d: YAML aliases (*name) are not accepted"
+                                    % (path, event.start_mark.line + 1))
+    except yaml.YAMLError:
+        pass  # the parse below names the error
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
