@@ -360,7 +360,8 @@ def checked_select(layout, relation, raw, keep=()):
     FROM (
     SELECT {kept}ip, request, user_agent, ts, status, bytes, line,
            CASE WHEN line IS NULL THEN 'blank'
-                ELSE coalesce(reason, CASE WHEN NOT coalesce(year(ts) BETWEEN {first_year} AND {last_year}, false)
+                ELSE coalesce(reason, CASE WHEN NOT coalesce(year(CAST(ts AS TIMESTAMP))
+                                                             BETWEEN {first_year} AND {last_year}, false)
                                            THEN 'bad time'
                                            WHEN status IS NULL OR bytes IS NULL THEN 'bad format' END) END AS reason
     FROM (
