@@ -286,3 +286,46 @@ def test_a_yaml_bomb_of_aliases_is_refused_at_once(store, tmp_path):
     bomb.write_text("\n".join(levels) + "\n")
     # It used to expand into billions of nodes (minutes and 10 GiB); aau_stats() gives up after 300 s.
     one_line_error(aau_stats("--db", store, "exposure", "--advisories", bomb), bomb, "aliases")
+
+
+# --- inputs that are not regular files ------------------------------------------------------------
+
+
+def test_a_pipe_is_read_whole(tmp_path):
+    """``ingest <(zcat log)`` and ``cat log | ingest /dev/stdin``: a pipe can be read once; it reported 0 lines."""
+    log = tmp_path / "a.log"
+    log.write_text(log_lines(25))
+    db = tmp_path / "store.duckdb"
+    done = subprocess.run(["bash", "-c", 'exec "$0" -m aau_stats.cli --db "$1" ingest <(cat "$2")', sys.executable,
+                           str(db), str(log)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "lines 25 = parsed 25" in done.stdout, done.stdout + done.stderr
+    piped = subprocess.run(["bash", "-c", 'cat "$2" | "$0" -m aau_stats.cli --db "$1" ingest /dev/stdin',
+                            sys.executable, str(tmp_path / "other.duckdb"), str(log)],
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "lines 25 = parsed 25" in piped.stdout, piped.stdout + piped.stderr
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_as_a_log_is_one_line_at_once(tmp_path, device):
+    one_line_error(aau_stats("--db", tmp_path / "store.duckdb", "ingest", device), device)
+
+
+def test_a_fifo_without_a_writer_reads_as_empty(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    done = aau_stats("--db", tmp_path / "store.duckdb", "ingest", fifo)  # it used to wait for good
+    assert done.returncode == 0 and "lines 0" in done.stdout, done.stderr
+
+
+def test_a_folder_that_holds_the_store_is_ingested_without_the_store(tmp_path):
+    """The store, its WAL and its key file were read as logs, and the key landed in the rejections."""
+    (tmp_path / "a.log").write_text(log_lines(10))
+    db = tmp_path / "store.duckdb"
+    assert aau_stats("--db", db, "ingest", tmp_path / "a.log").returncode == 0
+    key = (tmp_path / "store.duckdb.key").read_text().split()[0]
+    done = aau_stats("--db", db, "ingest", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "store.duckdb [-]: lines 0" in done.stdout and "the store's own file" in done.stdout
+    assert "store.duckdb.key [-]: lines 0" in done.stdout
+    assert rows(db, "SELECT count(*) FROM rejections") == [(0,)]
+    assert key.encode() not in db.read_bytes()

@@ -396,6 +396,42 @@ def _expand(inputs):
             yield from matches
 
 
+def _resolved(path):
+    return os.path.realpath(path)
+
+
+def _store_files(db_path):
+    """The files of the store at ``db_path``: never read as logs (a folder that holds it may be named)."""
+    base = _resolved(db_path)
+    return {base, base + ".wal", base + ".key", base + ".key.new", base + ".tmp"}
+
+
+def _readable_copy(name, scratch):
+    """``name`` itself when it is a regular file; a pipe (``<(zcat log)``, ``/dev/stdin``) copied to
+    ``scratch``, since it can be read only once; an InputError for a device or a socket.
+
+    A FIFO is opened without waiting for a writer: with none, it reads as empty.
+    """
+    import stat
+
+    try:
+        mode = os.stat(name).st_mode
+    except OSError as exc:
+        raise InputError("%s: cannot read (%s)" % (name, exc.strerror or exc)) from None
+    if stat.S_ISREG(mode):
+        return name
+    if not stat.S_ISFIFO(mode):
+        raise InputError("%s: a device or socket, not a log file; name a file, or pipe it into '-'" % name)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as source, open(scratch, "wb") as out:
+            shutil.copyfileobj(source, out)
+    except OSError as exc:
+        raise InputError("%s: cannot read (%s)" % (name, exc.strerror or exc)) from None
+    return scratch
+
+
 def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_file=None, progress=None):
     """Ingest ``inputs`` into the store at ``db_path``; return a report per file.
 
@@ -408,6 +444,7 @@ def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_f
     register_duckdb(con)
     key = load_keys(db_path, con)
     reports = []
+    own = _store_files(db_path)
     with tempfile.TemporaryDirectory(prefix="aau-stats-") as work:
         for number, name in enumerate(_expand(inputs)):
             path = name
@@ -415,6 +452,14 @@ def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_f
                 path = os.path.join(work, "stdin-%d" % number)
                 with open(path, "wb") as out:
                     shutil.copyfileobj(sys.stdin.buffer, out)
+            elif _resolved(name) in own:
+                report = FileReport(path=name, note="the store's own file, not a log: skipped")
+                reports.append(report)
+                if on_file:
+                    on_file(report)
+                continue
+            else:
+                path = _readable_copy(name, os.path.join(work, "pipe-%d" % number))
             report = _ingest_one(con, key, name, path, os.path.join(work, "new-part"), fmt, raw,
                                  keep_account_tokens, progress)
             reports.append(report)
