@@ -83,6 +83,24 @@ def test_cloudfront_file_that_grows_keeps_its_header_columns(tmp_path):
         ("192.0.2.10", C), ("192.0.2.11", C)]
 
 
+def test_each_cloudfront_header_governs_the_lines_after_it(tmp_path):
+    """Concatenated logs: a second #Fields header in another order (and without one column) used to
+    be read with the first one's order, storing the bytes as the status."""
+    fields = CF_FIELDS.split()
+    order = fields[:]
+    status, size = order.index("sc-status"), order.index("sc-bytes")
+    order[status], order[size] = order[size], order[status]
+    order.remove("cs(Referer)")
+    values = dict(zip(fields, cloudfront_line(status="404", ip="192.0.2.11").rstrip("\n").split("\t")))
+    second = "\t".join(values[name] for name in order)
+    text = ("#Version: 1.0\n#Fields: " + CF_FIELDS + "\n" + cloudfront_line()
+            + "#Version: 1.0\n#Fields: " + " ".join(order) + "\n" + second + "\n" + second + "\textra\n")
+    report = one_file(tmp_path, "concatenated.log", text)
+    assert (report.lines, report.parsed, report.headers, report.rejected) == (7, 2, 4, {"bad format": 1})
+    assert rows(tmp_path / "store.duckdb", MODEL + " FROM requests ORDER BY status") == [
+        expected("2026-10-10 13:55:36", "192.0.2.10"), expected("2026-10-10 13:55:36", "192.0.2.11", status=404)]
+
+
 def test_cloudfront_rejected_lines_keep_no_token_in_their_samples(tmp_path):
     text = cloudfront_line(when="2026-13-45\t25:00:00") + cloudfront_line(
         when="2026-13-45\t25:00:00", agent=UA.replace(" ", "%2520"))

@@ -174,6 +174,44 @@ class _Normalised:
         self._out.close()
 
 
+def _align_cloudfront_fields(source, aligned, fields):
+    """Concatenated CloudFront logs carry a ``#Fields:`` header per part, maybe in other orders: each
+    governs the lines after it. When ``source`` has a header other than ``fields`` (the one its layout
+    reads), its lines are rewritten into ``aligned`` in the order of ``fields`` (a column it lacks is
+    ``-``; a line of the wrong length stays a bad line); returns whether it did.
+    """
+    headers = set()
+    with open(source, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            if b"#Fields:" in chunk:
+                headers.add(True)
+                break
+    if not headers:
+        return False
+    wanted = tuple(fields)
+    changed = False
+    with open(source, "rb") as handle, open(aligned, "wb") as out:
+        current = wanted
+        for line in handle:
+            if line.startswith(b"#Fields:"):
+                current = tuple(line[len(b"#Fields:"):].decode("ascii", "replace").split())
+                changed = changed or current != wanted
+                out.write(line)
+                continue
+            if current == wanted or line.startswith(b"#") or not line.strip():
+                out.write(line)
+                continue
+            values = line.rstrip(b"\r\n").split(b"\t")
+            if len(values) != len(current):  # longer than any layout: a bad line whatever its header
+                out.write(line.rstrip(b"\r\n") + b"\t-" * (len(wanted) + 1) + b"\n")
+                continue
+            by_name = dict(zip(current, values))
+            out.write(b"\t".join(by_name.get(name, b"-") for name in wanted) + b"\n")
+    if not changed:
+        os.unlink(aligned)
+    return changed
+
+
 def _scan_new_part(path, kind, skip, scratch, on_bytes=None):
     """Count the decompressed lines after ``skip``, copying them to ``scratch`` if given.
 
@@ -553,7 +591,10 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
                 source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
             con.execute("DROP TABLE IF EXISTS reader_rejects")
             con.execute("DROP TABLE IF EXISTS reader_scans")
-            reader = "read_csv(%s, %s)" % (quote_sql(str(path if direct else scratch)), LINE_READER_OPTIONS)
+            source = path if direct else scratch
+            if found == "cloudfront" and _align_cloudfront_fields(source, scratch + ".aligned", layout.columns):
+                source = scratch + ".aligned"
+            reader = "read_csv(%s, %s)" % (quote_sql(str(source)), LINE_READER_OPTIONS)
             con.execute("CREATE OR REPLACE TEMP TABLE checked AS " + checked_select(layout, reader, raw))
             if direct and os.stat(path).st_size != total:
                 con.execute("ROLLBACK")  # it grew while being read: count and read one copy instead

@@ -40,6 +40,7 @@ class Layout:
     format_name: str
     fields: dict
     stages: tuple = ()
+    columns: tuple = ()  # the file's own column names, for formats whose header names them (CloudFront)
 
     def over(self, relation):
         """SQL: ``relation`` (with a ``line`` column) with the helper stages added."""

@@ -66,4 +66,4 @@ class CloudFront(LogFormat):
             "bytes": get("sc-bytes"),
             "reason": "CASE WHEN starts_with(line, '#') THEN 'header' WHEN array_length(_f) <> %d THEN 'bad format' END"
                       % len(fields),
-        }, (("string_split(line, '\t') AS _f",),))
+        }, (("string_split(line, '\t') AS _f",),), columns=fields)
