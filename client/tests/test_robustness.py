@@ -316,12 +316,8 @@ def test_unreadable_token_file_in_a_shared_environment_is_not_sent(tmp_path):
 # --- atomic creation ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content", ["", "not a token", "\x00" * 30])
-@pytest.mark.parametrize("racers", [16, 64])
-def test_racers_replacing_an_invalid_file_all_send_the_token_on_disk(home, tmp_path, content, racers):
-    """A crash or a full disk can leave an empty or broken file: replacing it needs the same
-    agreement as creating a missing one."""
-    put_client_file(home, content)
+def client_tokens_of_racers(tmp_path, racers):
+    """The client tokens that ``racers`` processes, started together on one home, send."""
     go = tmp_path / "go"
     code = (
         "import os, sys, time\n"
@@ -334,27 +330,22 @@ def test_racers_replacing_an_invalid_file_all_send_the_token_on_disk(home, tmp_p
     go.touch()
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
-    sent = {out.strip() for out, _ in outputs}
-    assert sent == {client_file(home).read_text()}
+    return {out.strip() for out, _ in outputs}
+
+
+@pytest.mark.parametrize("content", ["", "not a token", "\x00" * 30])
+@pytest.mark.parametrize("racers", [16, 64])
+def test_racers_replacing_an_invalid_file_all_send_the_token_on_disk(home, tmp_path, content, racers):
+    """A crash or a full disk can leave an empty or broken file: replacing it needs the same
+    agreement as creating a missing one."""
+    put_client_file(home, content)
+    assert client_tokens_of_racers(tmp_path, racers) == {client_file(home).read_text()}
     assert grammar.is_random_token(client_file(home).read_text())
     assert sorted(os.listdir(home / ".conda")) == ["aau_token", "aau_token_host"]
 
 
 def test_sixteen_processes_on_a_fresh_home_all_send_the_token_on_disk(home, tmp_path):
-    go = tmp_path / "go"
-    code = (
-        "import os, sys, time\n"
-        "while not os.path.exists(%r): time.sleep(0.001)\n"
-        "from anaconda_anon_usage import tokens; print(tokens.client_token())" % str(go)
-    )
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=child_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(16)]
-    time.sleep(0.5)  # let every interpreter start and wait at the line
-    go.touch()
-    outputs = [p.communicate(timeout=60) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
-    sent = {out.strip() for out, _ in outputs}
-    assert sent == {client_file(home).read_text()}
+    assert client_tokens_of_racers(tmp_path, 16) == {client_file(home).read_text()}
     assert sorted(os.listdir(home / ".conda")) == ["aau_token", "aau_token_host"]
     assert stat.S_IMODE(client_file(home).stat().st_mode) == 0o600
 
