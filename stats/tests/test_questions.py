@@ -314,6 +314,21 @@ def test_an_empty_store_is_named(tmp_path, capsys):
     ("a.yaml", "- package: numpy\n  affected: [<1\n", "a.yaml:3: not YAML"),
     ("a.json", '{"id": "X", "affected": [\n{"package": {"name": "numpy"}, ]}', "a.json:2: not JSON"),
     ("a.json", '{"id": "X", "affected": [{"package": {"name": "numpy"}}]}', "advisory 1 (X): no affected ranges"),
+    # Wrong types, found by trying to break it: each used to be a traceback.
+    ("a.json", '{"id": "X", "affected": [{"package": "numpy"}]}', "advisory 1 (X): an affected entry names no package"),
+    ("a.json", '{"id": "X", "affected": [{"package": {"name": ["numpy"]}}]}', "an affected entry names no package"),
+    ("a.json", '{"id": "X", "affected": [{"package": {"name": "numpy"}, "ranges": {"events": []}}]}',
+     "advisory 1 (X): ranges must be a list of objects"),
+    ("a.json", '{"id": "X", "affected": [{"package": {"name": "numpy"}, "ranges": ["x"]}]}',
+     "ranges must be a list of objects"),
+    ("a.json", '{"id": "X", "affected": [{"package": {"name": "numpy"}, "ranges": [{"events": "introduced"}]}]}',
+     "a range's events must be a list of objects"),
+    ("a.json", '{"id": "X", "affected": [{"package": {"name": "numpy"}, "ranges": [{"events": [{"fixed": [1]}]}]}]}',
+     "a range event names a version, not list"),
+    ("a.json", '{"id": "X", "affected": [{"package": {"name": "numpy"}, "versions": {"1.0": 1}}]}',
+     "versions must be a list of versions"),
+    ("a.json", "[" * 100000 + "]" * 100000, "a.json: JSON nested too deeply"),
+    ("a.csv", "package,affected\nnumpy,\"" + "x" * 1_000_000 + "\"\n", "a.csv:2: not CSV (field larger than field limit"),
 ])
 def test_malformed_advisories_name_the_line(tmp_path, name, text, message):
     path = tmp_path / name

@@ -96,6 +96,13 @@ def _checked(path, where, package=None, affected=None, fixed=None, id=None):
 
 def _from_csv(path, text):
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        yield from _csv_rows(path, reader)
+    except csv.Error as exc:  # a field over the csv module's limit, a NUL, a broken quote
+        raise QuestionError("--advisories %s:%d: not CSV (%s)" % (path, reader.line_num + 1, exc)) from None
+
+
+def _csv_rows(path, reader):
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "package" not in header or ("affected" not in header and "fixed" not in header):
         raise QuestionError("--advisories %s:1: the CSV header must name package and affected (or fixed)" % path)
@@ -152,14 +159,17 @@ def _from_osv(path, text):
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise QuestionError("--advisories %s:%d: not JSON (%s)" % (path, exc.lineno, exc.msg)) from None
+    except RecursionError:
+        raise QuestionError("--advisories %s: JSON nested too deeply to be an OSV advisory" % path) from None
     for number, entry in enumerate(data if isinstance(data, list) else [data], 1):
         name = "advisory %d" % number
         if not isinstance(entry, dict) or not isinstance(entry.get("affected"), list):
             raise QuestionError("--advisories %s: %s: an OSV advisory has an affected list" % (path, name))
-        name = "%s (%s)" % (name, entry.get("id", "no id"))
+        name = "%s (%s)" % (name, entry.get("id", "no id") if isinstance(entry.get("id", ""), str) else "no id")
         for affected in entry["affected"]:
-            package = (affected.get("package") or {}).get("name") if isinstance(affected, dict) else None
-            if not package:
+            package = affected.get("package") if isinstance(affected, dict) else None
+            package = package.get("name") if isinstance(package, dict) else None
+            if not package or not isinstance(package, str):
                 raise QuestionError("--advisories %s: %s: an affected entry names no package" % (path, name))
             specs, fixes = _osv_ranges(path, name, affected)
             yield name, {"package": package, "affected": "|".join(specs),
@@ -168,11 +178,22 @@ def _from_osv(path, text):
 
 def _osv_ranges(path, name, affected):
     specs, fixes = [], []
-    for rng in affected.get("ranges") or []:
+    ranges, versions = affected.get("ranges") or [], affected.get("versions") or []
+    if not isinstance(ranges, list) or not all(isinstance(r, dict) for r in ranges):
+        raise QuestionError("--advisories %s: %s: ranges must be a list of objects" % (path, name))
+    if not isinstance(versions, list) or not all(isinstance(v, (str, int, float)) for v in versions):
+        raise QuestionError("--advisories %s: %s: versions must be a list of versions" % (path, name))
+    for rng in ranges:
         low, open_range = None, False
-        if not rng.get("events"):
+        events = rng.get("events")
+        if not events:
             raise QuestionError("--advisories %s: %s: a range with no events" % (path, name))
-        for event in rng["events"]:
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise QuestionError("--advisories %s: %s: a range's events must be a list of objects" % (path, name))
+        for event in events:
+            if any(isinstance(v, (dict, list)) for v in event.values()):
+                raise QuestionError("--advisories %s: %s: a range event names a version, not %s"
+                                    % (path, name, type(next(iter(event.values()))).__name__))
             if "introduced" in event:
                 low = None if str(event["introduced"]) == "0" else str(event["introduced"])
                 open_range = True
@@ -188,7 +209,7 @@ def _osv_ranges(path, name, affected):
                 raise QuestionError("--advisories %s: %s: unknown range event %s" % (path, name, sorted(event)))
         if open_range:
             specs.append("*" if low is None else ">=%s" % low)
-    specs += ["==%s" % v for v in affected.get("versions") or []]
+    specs += ["==%s" % v for v in versions]
     if not specs:
         raise QuestionError("--advisories %s: %s: no affected ranges or versions" % (path, name))
     return specs, fixes
