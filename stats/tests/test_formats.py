@@ -233,3 +233,13 @@ def test_arbitrary_bytes_are_all_accounted_for(tmp_path_factory, fmt, pieces, ne
 def test_plain_file_that_starts_like_a_compressed_one_is_read_as_it_is(tmp_path, magic):
     report = one_file(tmp_path, "odd.log", magic + b" junk\n" + VALID["combined"].encode() + b"\n")
     assert (report.format, report.lines, report.parsed, report.rejected) == ("combined", 2, 1, {"bad encoding": 1})
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 9, 10, 64, 1 << 20])
+def test_fields_headers_are_counted_across_read_chunks(tmp_path, monkeypatch, chunk):
+    from aau_stats import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "_CHUNK", chunk)
+    path = tmp_path / "cf.log"
+    path.write_bytes(b"#Fields: a b\n1\t2\n#Fields: b a\n2\t1\n#Field: not one\nx#Fields: nor this\n")
+    assert ingest_module._fields_headers(str(path)) == 2

@@ -174,20 +174,26 @@ class _Normalised:
         self._out.close()
 
 
+def _fields_headers(source):
+    """How many ``#Fields:`` header lines ``source`` has (counted in chunks, at C speed)."""
+    marker = b"\n#Fields:"
+    count, tail = 0, b"\n"  # the file's start is a line's start
+    with open(source, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            data = tail + chunk
+            count += data.count(marker)
+            tail = data[-(len(marker) - 1):]  # shorter than the marker: nothing is counted twice
+    return count
+
+
 def _align_cloudfront_fields(source, aligned, fields):
     """Concatenated CloudFront logs carry a ``#Fields:`` header per part, maybe in other orders: each
     governs the lines after it. When ``source`` has a header other than ``fields`` (the one its layout
     reads), its lines are rewritten into ``aligned`` in the order of ``fields`` (a column it lacks is
     ``-``; a line of the wrong length stays a bad line); returns whether it did.
     """
-    headers = set()
-    with open(source, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            if b"#Fields:" in chunk:
-                headers.add(True)
-                break
-    if not headers:
-        return False
+    if _fields_headers(source) < 2:
+        return False  # every CloudFront file has one: only a second one needs the line-by-line pass
     wanted = tuple(fields)
     changed = False
     with open(source, "rb") as handle, open(aligned, "wb") as out:
@@ -434,13 +440,9 @@ def _expand(inputs):
             yield from matches
 
 
-def _resolved(path):
-    return os.path.realpath(path)
-
-
 def _store_files(db_path):
     """The files of the store at ``db_path``: never read as logs (a folder that holds it may be named)."""
-    base = _resolved(db_path)
+    base = os.path.realpath(db_path)
     return {base, base + ".wal", base + ".key", base + ".key.new", base + ".tmp"}
 
 
@@ -490,7 +492,7 @@ def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_f
                 path = os.path.join(work, "stdin-%d" % number)
                 with open(path, "wb") as out:
                     shutil.copyfileobj(sys.stdin.buffer, out)
-            elif _resolved(name) in own:
+            elif os.path.realpath(name) in own:
                 report = FileReport(path=name, note="the store's own file, not a log: skipped")
                 reports.append(report)
                 if on_file:

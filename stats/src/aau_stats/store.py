@@ -194,17 +194,26 @@ def check_keys(path, keys, recorded):
                          " restore the store's own key file" % (path, chain_fingerprint(keys), recorded))
 
 
+def _committed_pending(path, recorded):
+    """The chain of a rotation's pending key file (``<key>.new``) if the store committed it
+    (its fingerprint is ``recorded``), else None."""
+    pending = Path(str(path) + ".new")
+    if recorded is None or not pending.exists():
+        return None
+    try:
+        keys = _read_keys(pending)
+    except (StoreError, FileNotFoundError):
+        return None
+    return keys if chain_fingerprint(keys) == recorded else None
+
+
 def _finish_rotation(path, con):
     """A rotation committed to the store but stopped before the key file's rename: finish it;
     one that never committed: undo it."""
     pending = Path(str(path) + ".new")
     if not pending.exists():
         return
-    try:
-        committed = _recorded_fingerprint(con) == chain_fingerprint(_read_keys(pending))
-    except StoreError:
-        committed = False
-    if committed:
+    if _committed_pending(path, _recorded_fingerprint(con)) is not None:
         os.replace(pending, path)
     else:
         pending.unlink()
@@ -235,14 +244,9 @@ def read_keys(db_path, con=None):
     """
     path = key_path(db_path)
     recorded = _recorded_fingerprint(con) if con is not None and _has_key_chain(con) else None
-    pending = Path(str(path) + ".new")
-    if recorded is not None and pending.exists():
-        try:
-            keys = _read_keys(pending)
-            if chain_fingerprint(keys) == recorded:
-                return keys  # the store committed this chain; the next ingest renames the file
-        except StoreError:
-            pass
+    committed = _committed_pending(path, recorded)
+    if committed is not None:
+        return committed  # the store committed this chain; the next ingest renames the file
     try:
         keys = _read_keys(path)
     except FileNotFoundError:
