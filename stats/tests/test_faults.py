@@ -6,6 +6,7 @@ The disks are small tmpfs mounts, made (as root) for the test and removed after 
 """
 
 import contextlib
+import json
 import os
 import signal
 import stat
@@ -329,3 +330,34 @@ def test_a_folder_that_holds_the_store_is_ingested_without_the_store(tmp_path):
     assert "store.duckdb.key [-]: lines 0" in done.stdout
     assert rows(db, "SELECT count(*) FROM rejections") == [(0,)]
     assert key.encode() not in db.read_bytes()
+
+
+def test_a_store_that_already_holds_years_outside_1970_to_9999_is_still_answered(tmp_path):
+    """An older version stored such times; installs and report then crashed on them, for good."""
+    (tmp_path / "a.log").write_text(log_lines(30))
+    db = tmp_path / "store.duckdb"
+    ingest([str(tmp_path / "a.log")], db)
+    clean = aau_stats("--db", db, "installs", "--json")
+    assert clean.returncode == 0, clean.stderr
+    con = duckdb.connect(str(db))
+    for when in ("0000-06-01 10:00:00", "10000-01-01 00:00:00"):
+        con.execute("INSERT INTO request_rows SELECT ?::TIMESTAMP, (?::TIMESTAMP)::DATE, status, bytes, address_id,"
+                    " line_id, agent_id, source_id FROM request_rows LIMIT 1", [when, when])
+    con.execute("UPDATE sources SET lines_done = lines_done + 2")  # as the older version counted them
+    con.close()
+    for question in ("installs", "lifecycles", "popularity", "activity", "environments", "clients-per-ip"):
+        done = aau_stats("--db", db, question)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (question, done.stderr)
+        assert "2 requests stored by an older version with a time outside 1970-9999 are left out" in done.stdout
+    after = aau_stats("--db", db, "installs", "--json")
+    assert json.loads(after.stdout)["tables"] == json.loads(clean.stdout)["tables"]
+    report = aau_stats("--db", db, "report", "--out", tmp_path / "report.html")
+    assert report.returncode == 0, report.stderr
+    assert "left out" in (tmp_path / "report.html").read_text()
+    # The next ingest makes them what this version calls them: rejections, and the accounting holds.
+    (tmp_path / "b.log").write_text(log_lines(5, start=100))
+    ingest([str(tmp_path / "b.log")], db)
+    assert rows(db, "SELECT reason, lines FROM rejections") == [("bad time", 2)]
+    assert rows(db, "SELECT count(*), min(year(ts)) FROM request_rows") == [(35, 2026)]
+    assert rows(db, "SELECT sum(lines_done) FROM sources") == [(37,)]  # 35 stored + 2 rejected
+    assert "left out" not in aau_stats("--db", db, "installs").stdout

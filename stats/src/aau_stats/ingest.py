@@ -12,6 +12,7 @@ rejections and the manifest update are one transaction: a killed ingest
 leaves the store as it was, and running it again gives the same counts.
 """
 
+import array
 import hashlib
 import os
 import re
@@ -27,9 +28,10 @@ from .addresses import SQL_NAME as CANONICAL_IP
 from .addresses import register_duckdb
 from .formats import FORMATS, Layout, detect
 from .formats.base import LINE_READER_OPTIONS, MAX_LINE_BYTES, quote_sql
-from .store import load_keys, open_store, pseudonym_sql, session_rows_statements
+from .store import FIRST_YEAR, LAST_YEAR, load_keys, open_store, pseudonym_sql, session_rows_statements
 
 FINGERPRINT_BYTES = 4096
+BLOCK_BYTES = 4096  # the grain of the checks that an input is one ingested before
 DETECT_BYTES = 65536
 DETECT_LINES = 50
 _EMPTY_LINE = re.compile(rb"^\r?\n", re.M)
@@ -218,17 +220,116 @@ def _align_cloudfront_fields(source, aligned, fields):
     return changed
 
 
-def _scan_new_part(path, kind, skip, scratch, on_bytes=None):
-    """Count the decompressed lines after ``skip``, copying them to ``scratch`` if given.
+class _Blocks:
+    """The crc32 of each ``BLOCK_BYTES`` of a stream, and of the block so far at each of ``marks``."""
 
-    Returns ``(fingerprint, total_bytes, new_lines, saw_cr, note)``. A damaged
-    compressed stream keeps what could be read, with a note.
+    def __init__(self, marks=()):
+        self.crcs = array.array("I")
+        self.at = {}  # mark -> the crc32 of its block up to the mark
+        self._marks = sorted(set(m for m in marks if m > 0), reverse=True)
+        self._crc = self._fill = self._position = 0
+
+    def update(self, data):
+        view = memoryview(data)
+        while view:
+            step = BLOCK_BYTES - self._fill
+            while self._marks and self._marks[-1] <= self._position:
+                self._marks.pop()
+            if self._marks:
+                step = min(step, self._marks[-1] - self._position)
+            piece, view = view[:step], view[step:]
+            self._crc = zlib.crc32(piece, self._crc)
+            self._fill += len(piece)
+            self._position += len(piece)
+            if self._marks and self._marks[-1] == self._position:
+                self.at[self._position] = self._crc
+            if self._fill == BLOCK_BYTES:
+                self.crcs.append(self._crc)
+                self._crc = self._fill = 0
+
+    def finish(self):
+        """The crc32s of all blocks, the last one partial (as bytes: four, little-endian, a block)."""
+        crcs = array.array("I", self.crcs)
+        if self._fill:
+            crcs.append(self._crc)
+        if sys.byteorder != "little":
+            crcs.byteswap()
+        return crcs.tobytes()
+
+
+@dataclass
+class _Known:
+    """An input the store has ingested before (a row of table ``sources``)."""
+
+    source_id: int
+    bytes_done: int
+    lines_done: int
+    format: str
+    blocks: bytes = None  # None in stores from before block checks: the first 4 KiB alone tell
+    tail_bytes: int = 0  # the last line had no newline yet: its length,
+    tail_reason: str = None  # and the reason it was rejected (None: it was a request)
+
+    def crcs(self):
+        crcs = array.array("I", self.blocks)
+        if sys.byteorder != "little":
+            crcs.byteswap()
+        return crcs
+
+    def same_start(self, scan):
+        """Whether the input ``scan`` read is this one, grown or not: its first ``bytes_done`` bytes are the same."""
+        if scan.total < self.bytes_done:
+            return False
+        if self.blocks is None:
+            return True
+        full, part = divmod(self.bytes_done, BLOCK_BYTES)
+        known = self.crcs()
+        if bytes(known[:full]) != bytes(scan.crcs[:full]):
+            return False
+        return not part or scan.at.get(self.bytes_done) == known[full]
+
+    def holds(self, scan):
+        """Whether the shorter input ``scan`` read is a part of this one (a copy made while it was written)."""
+        if scan.total >= self.bytes_done:
+            return False
+        if self.blocks is None:
+            return True
+        full = scan.total // BLOCK_BYTES
+        return full > 0 and bytes(self.crcs()[:full]) == bytes(scan.crcs[:full])
+
+
+@dataclass
+class _Scan:
+    total: int = 0  # decompressed bytes
+    lines: int = 0  # lines in the new part
+    saw_cr: bool = False
+    note: str = ""
+    crcs: array.array = None
+    at: dict = None
+    blocks: bytes = b""
+    fingerprint: str = ""
+    tail_bytes: int = 0  # the length of a last line without a newline
+    reread: bool = False  # the known last line, rejected, has grown: it is in the new part again
+
+
+def _scan_new_part(path, kind, known, scratch, on_bytes=None, marks=()):
+    """Read the whole decompressed input; count and copy to ``scratch`` (if given) what is new after ``known``.
+
+    A last line ``known`` left without its newline is followed by its newline
+    (which is then no blank line of its own) or by more of itself: then, if it
+    was rejected as cut, it is read again whole. A damaged compressed stream
+    keeps what could be read, with a note.
     """
-    note = ""
+    skip = known.bytes_done if known else 0
+    tail = (known.tail_bytes or 0) if known else 0
+    reread = bool(tail and known.tail_reason)
+    scan = _Scan()
     digest = hashlib.sha256()
     fingerprint_left = FINGERPRINT_BYTES
-    position = lines = 0
-    saw_cr = False
+    blocks = _Blocks({*marks, skip})
+    position = 0
+    held = bytearray()  # the known last line, while it may be read again
+    started = skip == 0
+    since_newline = 0
     last = b"\n"
     out = _Normalised(open(scratch, "wb")) if scratch else None  # noqa: SIM115 - closed below
     try:
@@ -240,33 +341,54 @@ def _scan_new_part(path, kind, skip, scratch, on_bytes=None):
                 try:
                     chunk = source.read(_CHUNK)
                 except (EOFError, zlib.error, OSError) as exc:
-                    note = "damaged or truncated compressed data (%s): kept what was readable" % (
+                    scan.note = "damaged or truncated compressed data (%s): kept what was readable" % (
                         type(exc).__name__)
                     break
                 except Exception as exc:  # noqa: BLE001 - zstd raises its own error type
-                    note = "damaged compressed data (%s): kept what was readable" % type(exc).__name__
+                    scan.note = "damaged compressed data (%s): kept what was readable" % type(exc).__name__
                     break
                 if not chunk:
                     break
                 if fingerprint_left:
                     digest.update(chunk[:fingerprint_left])
                     fingerprint_left -= min(fingerprint_left, len(chunk))
-                start = position
+                blocks.update(chunk)
+                begin = position
                 position += len(chunk)
-                if position <= skip:
-                    continue
-                new = chunk[max(0, skip - start):]
+                if started:
+                    new = chunk
+                else:
+                    if reread and position > skip - tail:
+                        held += chunk[max(0, skip - tail - begin):max(0, skip - begin)]
+                    if position <= skip:
+                        continue
+                    started = True
+                    new = chunk[skip - begin:]
+                    if tail and new[:1] == b"\n":
+                        new = new[1:]  # the known last line's own newline
+                    elif reread and len(held) == tail:
+                        new = bytes(held) + new
+                        scan.reread = True
+                    if not new:
+                        continue
                 if out:
                     out.write(new)
-                lines += new.count(b"\n")
-                saw_cr = saw_cr or b"\r" in new
+                count = new.count(b"\n")
+                scan.lines += count
+                since_newline = len(new) - new.rfind(b"\n") - 1 if count else since_newline + len(new)
+                scan.saw_cr = scan.saw_cr or b"\r" in new
                 last = new[-1:]
     finally:
         if out:
             out.close()
-    if position > skip and last != b"\n":
-        lines += 1  # a last line without a newline is a line too
-    return digest.hexdigest(), position, lines, saw_cr, note
+    if started and last != b"\n":
+        scan.lines += 1  # a last line without a newline is a line too
+        scan.tail_bytes = since_newline
+    elif not started and tail and position == skip:
+        scan.tail_bytes = tail  # nothing new: the known last line is still open
+    scan.total, scan.crcs, scan.at = position, blocks.crcs, blocks.at
+    scan.blocks, scan.fingerprint = blocks.finish(), digest.hexdigest()
+    return scan
 
 
 _NETWORK = (
@@ -381,11 +503,6 @@ def masked_sample_sql(line, raw):
     """
     sample = _MASK_TOKENS % ("left(%s, %d)" % (line, 4 * SAMPLE_CHARS))
     return "left(%s, %d)" % (sample if raw else _MASK_ADDRESSES % sample, SAMPLE_CHARS)
-
-
-# A log's time must fall in these years: before 1970 no server wrote one, and after 9999 no
-# date library (Python's among them) can hold it.
-FIRST_YEAR, LAST_YEAR = 1970, 9999
 
 
 def checked_select(layout, relation, raw, keep=()):
@@ -533,21 +650,36 @@ def _head_lines(head):
     return [line for line in lines if line.strip()][:DETECT_LINES]
 
 
-def _known_source(con, head):
+def _known_sources(con, head):
+    """The inputs ingested before that start as ``head`` does, the longest first."""
+    known = []
     for (length,) in con.execute("SELECT DISTINCT fingerprint_bytes FROM sources").fetchall():
         # A fingerprint covers the first min(4 KiB, size then) bytes: compare like with like.
         if length is not None and length <= len(head):
-            known = con.execute(
-                "SELECT source_id, bytes_done, lines_done, format FROM sources"
+            known += [_Known(*row) for row in con.execute(
+                "SELECT source_id, bytes_done, lines_done, format, blocks, tail_bytes, tail_reason FROM sources"
                 " WHERE fingerprint = ? AND fingerprint_bytes = ?",
-                [hashlib.sha256(head[:length]).hexdigest(), length]).fetchall()
-            if known:
-                return known[0]
-    return None, 0, 0, None
+                [hashlib.sha256(head[:length]).hexdigest(), length]).fetchall()]
+    return sorted(known, key=lambda k: (-k.bytes_done, k.source_id))
 
 
 UNKNOWN_LAYOUT = Layout("", {"ip": "NULL", "request": "NULL", "user_agent": "NULL", "ts": "NULL", "status": "NULL",
                       "bytes": "NULL", "reason": "'unknown format'"})
+
+
+def _identify(known, scan):
+    """Which of the ``known`` inputs the one ``scan`` read is: ``(match, holder)``.
+
+    ``match`` is the longest whose bytes it starts with (it grew, or is a
+    renamed or compressed copy); with none, ``holder`` is one that holds all
+    of it (a shorter copy made while that one was being written). A file
+    that merely starts as others do (logs open with the same lines) is
+    neither: it is a new input, read whole.
+    """
+    for candidate in known:
+        if candidate.same_start(scan):
+            return candidate, None
+    return None, next((candidate for candidate in known if candidate.holds(scan)), None)
 
 
 def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_tokens, progress=None):
@@ -558,23 +690,39 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
     head = _read_head(path, kind, name)
     size = os.stat(path).st_size if os.path.isfile(path) else None
     on_bytes = (lambda done: progress(name, "reading", done, size)) if progress else None
-    source_id, skip, already, stored_format = _known_source(con, head)
+    known = _known_sources(con, head)
+    marks = [k.bytes_done for k in known]
+    # The longest known input that starts the same is the likely one; the scan's blocks confirm it.
+    assumed, identified = (known[0] if known else None), not known
     # A plain file read from its start is parsed where it lies; anything else through a scratch copy.
-    direct = skip == 0 and kind is None
+    direct = assumed is None and kind is None
     while True:
-        report = FileReport(path=name, already=already)
-        fingerprint, total, lines, saw_cr, note = _scan_new_part(path, kind, skip, None if direct else scratch, on_bytes)
-        if direct and saw_cr:
+        scan = _scan_new_part(path, kind, assumed, None if direct else scratch, on_bytes, marks)
+        if not identified:
+            identified = True
+            match, holder = _identify(known, scan)
+            if holder is not None:
+                report = FileReport(path=name, already=holder.lines_done, format=holder.format or "",
+                                    note="shorter than an input ingested before, and a part of it:"
+                                         " not ingested again")
+                return report
+            if match is not assumed:
+                assumed = match
+                direct = assumed is None and kind is None
+                continue
+        if direct and scan.saw_cr:
             direct = False  # line ends to normalise: through a copy
             continue
-        fingerprint = (fingerprint, min(total, FINGERPRINT_BYTES))
-        report.lines, report.note = lines, note
-        if total < skip:
-            report.note = "shorter than when it was ingested: not ingested again"
-            return report
-        if lines == 0:
+        source_id = assumed.source_id if assumed else None
+        already = (assumed.lines_done if assumed else 0) - scan.reread
+        stored_format = assumed.format if assumed else None
+        report = FileReport(path=name, already=already, lines=scan.lines, note=scan.note)
+        if scan.lines == 0:
             report.format = stored_format or ""
             return report
+        if scan.reread:
+            report.note = "; ".join(filter(None, [
+                report.note, "its last line, cut when it was ingested before, was read again whole"]))
         found = fmt_name or stored_format or detect(_head_lines(head))
         if found is None and len(head) >= DETECT_BYTES:  # long first lines: look further
             head = _read_head(path, kind, name, MAX_LINE_BYTES * 2)
@@ -586,7 +734,7 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
             report.format = found
             layout = FORMATS[found].layout(_head_lines(head))
         if progress:
-            progress(name, "parsing", lines, None)
+            progress(name, "parsing", scan.lines, None)
         con.execute("BEGIN TRANSACTION")
         try:
             if source_id is None:
@@ -598,19 +746,38 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
                 source = scratch + ".aligned"
             reader = "read_csv(%s, %s)" % (quote_sql(str(source)), LINE_READER_OPTIONS)
             con.execute("CREATE OR REPLACE TEMP TABLE checked AS " + checked_select(layout, reader, raw))
-            if direct and os.stat(path).st_size != total:
+            if direct and os.stat(path).st_size != scan.total:
                 con.execute("ROLLBACK")  # it grew while being read: count and read one copy instead
                 direct = False
                 continue
             for statement in _insert_statements(source_id, key, raw, keep_account_tokens):
                 con.execute(statement)
             samples = _count_outcomes(con, report, raw)
-            _record(con, source_id, name, fingerprint, found, total, already + lines, report, samples)
+            if scan.reread:
+                _forget_one_rejection(con, source_id, assumed.tail_reason)
+            tail_reason = _last_line_reason(con, scan.lines) if scan.tail_bytes else None
+            _record(con, source_id, name, found, scan, already + scan.lines, tail_reason, report, samples)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         return report
+
+
+def _forget_one_rejection(con, source_id, reason):
+    """The cut last line of an earlier ingest was read again: it is no longer one of its rejections."""
+    con.execute("UPDATE rejections SET lines = lines - 1 WHERE rowid = (SELECT max(rowid) FROM rejections"
+                " WHERE source_id = ? AND reason = ? AND lines > 0)", [source_id, reason])
+    con.execute("DELETE FROM rejections WHERE source_id = ? AND lines <= 0", [source_id])
+
+
+def _last_line_reason(con, lines):
+    """Why the last of ``lines`` lines just read was rejected (None: it is a request)."""
+    for (error_type,) in con.execute("SELECT first(error_type) FROM reader_rejects WHERE line = ?", [lines]).fetchall():
+        if error_type is not None:
+            return _READER_REASONS.get(str(error_type).upper(), "bad format")
+    last = con.execute("SELECT reason FROM checked ORDER BY rowid DESC LIMIT 1").fetchall()
+    return last[0][0] if last else None
 
 
 def _count_outcomes(con, report, raw):
@@ -640,12 +807,12 @@ def _count_outcomes(con, report, raw):
     return samples
 
 
-def _record(con, source_id, name, fingerprint, fmt_name, total, lines_done, report, samples):
-    if source_id is None:
-        source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
+def _record(con, source_id, name, fmt_name, scan, lines_done, tail_reason, report, samples):
     con.execute("DELETE FROM sources WHERE source_id = ?", [source_id])
-    con.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-                [source_id, name, fingerprint[0], fingerprint[1], fmt_name, total, lines_done])
+    con.execute("INSERT INTO sources (source_id, path, fingerprint, fingerprint_bytes, format, bytes_done,"
+                " lines_done, updated, blocks, tail_bytes, tail_reason) VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?)",
+                [source_id, name, scan.fingerprint, min(scan.total, FINGERPRINT_BYTES), fmt_name, scan.total,
+                 lines_done, scan.blocks, scan.tail_bytes, tail_reason])
     by_reason = dict(samples)
     for reason, count in report.rejected.items():
         con.execute("INSERT INTO rejections VALUES (?, ?, ?, ?)",

@@ -11,7 +11,7 @@ import datetime
 from . import __version__
 from .files import write_atomically
 from .questions import QUESTIONS as _QUESTIONS
-from .questions import DuckDBEngine, Scope
+from .questions import DuckDBEngine, Scope, answer_in
 from .report import render_report
 
 TABLE_ROWS = 15
@@ -126,15 +126,13 @@ def build_report(db, filters=None, min_clients=10, advisories=None, engine=None)
     answers = []
     with engine or DuckDBEngine(db) as engine:
         scope = Scope(engine, filters)
-        for name, question in _QUESTIONS.items():
+        for name in _QUESTIONS:
             if name == "exposure" and not advisories:
                 continue
             if name == "seats" and scope.filters.org is None and scope.filters.ips is None:
                 continue
             options = {"advisories": advisories} if name == "exposure" else {}
-            answer = question(scope, **options)
-            answer.filters = scope.filters.describe()
-            answers.append(answer.suppress(min_clients))
+            answers.append(answer_in(scope, name, min_clients, **options))
         span = engine.rows("SELECT min(day), max(day), count(*) FROM %s r" % scope.requests())[1][0]
     described = ", ".join("%s %s" % item for item in scope.filters.describe().items()) or "no filters"
     subtitle = "%s to %s, %s requests (%s). Values backed by fewer than %d distinct clients are suppressed." \

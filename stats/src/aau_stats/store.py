@@ -30,6 +30,12 @@ import duckdb
 
 from .model import SESSION_MEASURES, SESSION_MERGE
 
+# A log's time must fall in these years: before 1970 no server wrote one, and after 9999 no
+# date library (Python's among them) can hold it. Ingestion rejects other times as ``bad time``.
+FIRST_YEAR, LAST_YEAR = 1970, 9999
+# SQL: a row (of requests or sessions) whose day is outside those years; only a store of an older version holds one.
+OUT_OF_RANGE = "NOT (day BETWEEN DATE '%04d-01-01' AND DATE '%04d-12-31')" % (FIRST_YEAR, LAST_YEAR)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS request_rows (
     ts TIMESTAMP, day DATE, status INTEGER, bytes BIGINT,
@@ -70,6 +76,11 @@ CREATE TABLE IF NOT EXISTS sources (
     source_id INTEGER PRIMARY KEY, path VARCHAR, fingerprint VARCHAR, fingerprint_bytes INTEGER, format VARCHAR,
     bytes_done BIGINT, lines_done BIGINT, updated TIMESTAMP
 );
+-- What tells one input from another that starts the same (see ingest): the crc32 of each 4 KiB of its
+-- decompressed bytes, and its last line when that had no newline yet (its length, and why it was rejected).
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS blocks BLOB;
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS tail_bytes BIGINT;
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS tail_reason VARCHAR;
 CREATE TABLE IF NOT EXISTS rejections (
     source_id INTEGER, reason VARCHAR, lines BIGINT, samples VARCHAR[]
 );
@@ -381,4 +392,18 @@ def open_store(db_path):
         # A store from before sessions were kept: they are made once from its requests.
         for statement in session_rows_statements("request_rows"):
             con.execute(statement)
+    _reject_out_of_range(con)
     return con
+
+
+def _reject_out_of_range(con):
+    """Requests an older version stored with a time outside FIRST_YEAR..LAST_YEAR become rejections
+    (``bad time``) of their input, as this version would have counted them; their sessions go with them."""
+    if not con.execute("SELECT count(*) FROM request_rows WHERE %s" % OUT_OF_RANGE).fetchall()[0][0]:
+        return
+    con.execute("BEGIN TRANSACTION")
+    con.execute("INSERT INTO rejections SELECT source_id, 'bad time', count(*), []::VARCHAR[] FROM request_rows"
+                " WHERE %s GROUP BY source_id" % OUT_OF_RANGE)
+    con.execute("DELETE FROM request_rows WHERE %s" % OUT_OF_RANGE)
+    con.execute("DELETE FROM session_rows WHERE %s" % OUT_OF_RANGE)
+    con.execute("COMMIT")

@@ -43,14 +43,20 @@ def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, engine=None
     if engine is None:
         with DuckDBEngine(db) as opened:
             return ask(question, db, filters, min_clients, engine=opened, **options)
-    scope = Scope(engine, filters)
+    return answer_in(Scope(engine, filters), question, min_clients, **options)
+
+
+def answer_in(scope, question, min_clients=DEFAULT_MIN_CLIENTS, **options):
+    """The answer to ``question`` in an open :class:`Scope`, as published: with its filters, the
+    engine's notes about the store and the privacy threshold applied."""
     answer = QUESTIONS[question](scope, **options)
     answer.filters = scope.filters.describe()
+    answer.notes.extend(getattr(scope.engine, "notes", ()))
     return answer.suppress(min_clients)
 
 
 __all__ = [
     "DEFAULT_MIN_CLIENTS", "QUESTIONS", "Advisory", "Answer", "DuckDBEngine", "Filters", "Headline",
-    "QuestionError", "Scope", "SparkEngine", "Table", "activity", "ask", "clients_per_ip", "environments", "exposure",
-    "installs", "lifecycles", "popularity", "read_advisories", "seats",
+    "QuestionError", "Scope", "SparkEngine", "Table", "activity", "answer_in", "ask", "clients_per_ip", "environments",
+    "exposure", "installs", "lifecycles", "popularity", "read_advisories", "seats",
 ]

@@ -20,7 +20,7 @@ from anaconda_anon_usage import grammar
 
 from ..files import read_user_file
 from ..model import sessions_sql
-from ..store import StoreError, connect, key_path, pseudonym, read_keys
+from ..store import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE, StoreError, connect, key_path, pseudonym, read_keys
 
 # Enumerating pseudonyms is how an IP range is matched without raw addresses: this many at most per file.
 MAX_IP_VALUES = 1 << 17
@@ -132,7 +132,7 @@ class DuckDBEngine:
             self.con.close()
             raise QuestionError(str(exc)) from None
         self._lookups = 0
-        self._add_missing_agent()
+        self._shadow_requests(stored_sessions="session_rows" in tables, rows="request_rows")
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
         self.has_sessions = "session_rows" in tables and self.scalar(
             "SELECT (SELECT coalesce(sum(requests), 0) FROM session_rows) = (SELECT count(*) FROM request_rows)")
@@ -159,19 +159,35 @@ class DuckDBEngine:
         if empty:
             self.con.close()
             raise QuestionError("%s: the store has no requests yet" % self.db_path)
-        self._add_missing_agent()
+        self._shadow_requests()
         self.keys = read_keys(db_path) if db_path is not None and Path(db_path).exists() else None
         self._lookups = 0
         self.has_sessions = False  # made from the requests by model.sessions_sql
 
-    def _add_missing_agent(self):
-        # A store from before column agent (the user agent's pseudonym): sessions made from its requests
-        # are told apart by the user agent's parsed fields, until an ingest gives each user agent an id.
+    def _shadow_requests(self, stored_sessions=False, rows="requests"):
+        """Temporary views over the store's own, for a store an older version wrote.
+
+        A store from before column agent (the user agent's pseudonym): sessions
+        made from its requests are told apart by the user agent's parsed
+        fields, until an ingest gives each user agent an id. A store holding
+        times outside FIRST_YEAR..LAST_YEAR (today a ``bad time`` rejection):
+        those requests, and their sessions, are left out and said so, until the
+        next ingest makes them rejections.
+        """
+        self.notes = []
+        database = '"%s".main' % self.con.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
         columns = [row[0] for row in self.con.execute("DESCRIBE requests").fetchall()]
-        if "agent" not in columns:
-            database = self.con.execute("SELECT current_database()").fetchall()[0][0]
-            self.con.execute('CREATE TEMP VIEW requests AS SELECT *, CAST(NULL AS VARCHAR) AS agent FROM "%s".main.requests'
-                             % database.replace('"', '""'))
+        add = "" if "agent" in columns else ", CAST(NULL AS VARCHAR) AS agent"
+        outside = self.scalar("SELECT count(*) FROM %s.%s WHERE %s" % (database, rows, OUT_OF_RANGE))
+        where = ""
+        if outside:
+            where = " WHERE NOT (%s)" % OUT_OF_RANGE
+            self.notes.append("%d requests stored by an older version with a time outside %d-%d are left out; the"
+                              " next ingest counts them as bad time." % (outside, FIRST_YEAR, LAST_YEAR))
+            if stored_sessions:
+                self.con.execute("CREATE TEMP VIEW sessions AS SELECT * FROM %s.sessions%s" % (database, where))
+        if add or where:
+            self.con.execute("CREATE TEMP VIEW requests AS SELECT *%s FROM %s.requests%s" % (add, database, where))
 
     def rows(self, sql):
         """``(columns, rows)`` of a query."""

@@ -1,0 +1,144 @@
+"""Which input is which: a log that grew, was cut mid-line, was copied while written, or merely starts
+like another. The store must end as a clean run of the whole files would leave it: every request once,
+no line cut by a truncation rejected for good, and no different file skipped for sharing a start.
+"""
+
+import gzip
+import zlib
+
+import duckdb
+from aau_stats.ingest import ingest
+from test_faults import log_lines
+
+from store_helpers import rows
+
+
+def write(path, data):
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def stored(db):
+    """(requests, rejected lines, lines accounted) of the store."""
+    (requests,) = rows(db, "SELECT count(*) FROM request_rows")[0]
+    (rejected,) = rows(db, "SELECT coalesce(sum(lines), 0) FROM rejections")[0]
+    (lines,) = rows(db, "SELECT coalesce(sum(lines_done), 0) FROM sources")[0]
+    return requests, rejected, lines
+
+
+def test_a_truncated_gzip_then_the_whole_file_stores_what_a_clean_run_stores(tmp_path):
+    text = log_lines(4541)
+    whole = gzip.compress(text.encode())
+    clean_db, db = tmp_path / "clean.duckdb", tmp_path / "store.duckdb"
+    ingest([str(write(tmp_path / "clean.log.gz", whole))], clean_db)
+    log = tmp_path / "access.log.gz"
+    write(log, whole[: len(whole) * 2 // 3])  # copied while it was still being written
+    (first,) = ingest([str(log)], db)
+    assert "truncated" in first.note and first.rejected_total == 1  # the line the cut went through
+    write(log, whole)
+    (second,) = ingest([str(log)], db)
+    assert second.rejected_total == 0 and "read again" in second.note
+    assert first.parsed + second.parsed == 4541
+    assert stored(db) == stored(clean_db) == (4541, 0, 4541)
+
+
+def test_a_plain_log_read_mid_line_then_grown_stores_every_request_once(tmp_path):
+    text = log_lines(200)
+    cut = text.index("\n", len(text) // 2) - 40  # inside the 101st line's user agent
+    log = write(tmp_path / "access.log", text[:cut])
+    db = tmp_path / "store.duckdb"
+    ingest([str(log)], db)
+    write(log, text)
+    (second,) = ingest([str(log)], db)
+    assert second.rejected_total == 0
+    assert stored(db) == (200, 0, 200)
+
+
+def test_a_newline_that_arrives_later_is_not_a_blank_line(tmp_path):
+    lines = log_lines(3).splitlines(keepends=True)
+    log = write(tmp_path / "access.log", lines[0] + lines[1].rstrip("\n"))
+    db = tmp_path / "store.duckdb"
+    (first,) = ingest([str(log)], db)
+    assert (first.lines, first.parsed) == (2, 2)  # a last line without its newline is complete here
+    write(log, "".join(lines[:2]))
+    (second,) = ingest([str(log)], db)
+    assert (second.lines, second.blank) == (0, 0)
+    write(log, "".join(lines))
+    (third,) = ingest([str(log)], db)
+    assert (third.lines, third.parsed, third.blank) == (1, 1, 0)
+    assert stored(db) == (3, 0, 3)
+
+
+def _sharing_a_start(count, other_start):
+    """A log of ``count`` lines whose first lines (over 4 KiB) are those of log_lines, the rest others."""
+    shared = log_lines(30)
+    assert len(shared) > 4096
+    return shared + log_lines(count - 30, start=other_start)
+
+
+def test_a_different_file_that_starts_the_same_is_read_whole(tmp_path):
+    db = tmp_path / "store.duckdb"
+    ingest([str(write(tmp_path / "a.log", log_lines(140)))], db)
+    (other,) = ingest([str(write(tmp_path / "b.log", _sharing_a_start(140, 5000)))], db)
+    assert (other.already, other.lines, other.parsed) == (0, 140, 140)
+    assert stored(db) == (280, 0, 280)
+
+
+def test_a_shorter_different_file_that_starts_the_same_is_read_whole(tmp_path):
+    db = tmp_path / "store.duckdb"
+    ingest([str(write(tmp_path / "a.log", log_lines(140)))], db)
+    (other,) = ingest([str(write(tmp_path / "b.log", _sharing_a_start(100, 5000)))], db)
+    assert (other.lines, other.parsed, other.note) == (100, 100, "")
+    assert stored(db) == (240, 0, 240)
+
+
+def test_a_shorter_copy_of_an_ingested_file_is_not_counted_twice(tmp_path):
+    db = tmp_path / "store.duckdb"
+    text = log_lines(140)
+    ingest([str(write(tmp_path / "a.log", text))], db)
+    (copy,) = ingest([str(write(tmp_path / "early-copy.log", "".join(text.splitlines(True)[:90])))], db)
+    assert copy.lines == 0 and "shorter" in copy.note
+    assert stored(db) == (140, 0, 140)
+
+
+def test_each_of_two_files_that_start_the_same_grows_on_its_own(tmp_path):
+    db = tmp_path / "store.duckdb"
+    a_text, b_text = log_lines(200), _sharing_a_start(200, 5000)
+    half = lambda text: "".join(text.splitlines(True)[:120])  # noqa: E731
+    a, b = write(tmp_path / "a.log", half(a_text)), write(tmp_path / "b.log", half(b_text))
+    ingest([str(a), str(b)], db)
+    write(a, a_text)
+    write(b, b_text)
+    reports = ingest([str(b), str(a)], db)
+    assert [(r.already, r.lines) for r in reports] == [(120, 80), (120, 80)]
+    assert stored(db) == (400, 0, 400)
+    assert rows(db, "SELECT count(*) FROM sources")[0] == (2,)
+
+
+def test_a_rotated_copy_of_a_grown_file_is_still_recognised(tmp_path):
+    db = tmp_path / "store.duckdb"
+    text = log_lines(300)
+    log = write(tmp_path / "access.log", text[: text.index("\n", 9000) + 1])
+    ingest([str(log)], db)
+    write(tmp_path / "access.log.1.gz", gzip.compress(text.encode()))
+    (rotated,) = ingest([str(tmp_path / "access.log.1.gz")], db)
+    assert rotated.already > 0 and rotated.already + rotated.lines == 300
+    assert stored(db) == (300, 0, 300)
+
+
+def test_a_store_from_before_block_checks_is_read_and_upgraded(tmp_path):
+    db = tmp_path / "store.duckdb"
+    text = log_lines(200)
+    log = write(tmp_path / "access.log", "".join(text.splitlines(True)[:150]))
+    ingest([str(log)], db)
+    con = duckdb.connect(str(db))
+    for column in ("blocks", "tail_bytes", "tail_reason"):
+        con.execute("ALTER TABLE sources DROP COLUMN %s" % column)  # as an older version left it
+    con.close()
+    write(log, text)
+    (grown,) = ingest([str(log)], db)
+    assert (grown.already, grown.lines) == (150, 50)
+    (blocks,) = rows(db, "SELECT blocks FROM sources")[0]
+    assert len(blocks) == 4 * -(-len(text) // 4096)
+    assert int.from_bytes(blocks[:4], "little") == zlib.crc32(text[:4096].encode())
+    assert stored(db) == (200, 0, 200)
