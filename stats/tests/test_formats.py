@@ -83,9 +83,9 @@ def test_cloudfront_file_that_grows_keeps_its_header_columns(tmp_path):
         ("192.0.2.10", C), ("192.0.2.11", C)]
 
 
-def test_each_cloudfront_header_governs_the_lines_after_it(tmp_path):
-    """Concatenated logs: a second #Fields header in another order (and without one column) used to
-    be read with the first one's order, storing the bytes as the status."""
+def concatenated_cloudfront():
+    """Two CloudFront logs, one after the other: the second's header swaps two columns and lacks one; its
+    second line has a column too many."""
     fields = CF_FIELDS.split()
     order = fields[:]
     status, size = order.index("sc-status"), order.index("sc-bytes")
@@ -93,9 +93,14 @@ def test_each_cloudfront_header_governs_the_lines_after_it(tmp_path):
     order.remove("cs(Referer)")
     values = dict(zip(fields, cloudfront_line(status="404", ip="192.0.2.11").rstrip("\n").split("\t")))
     second = "\t".join(values[name] for name in order)
-    text = ("#Version: 1.0\n#Fields: " + CF_FIELDS + "\n" + cloudfront_line()
+    return ("#Version: 1.0\n#Fields: " + CF_FIELDS + "\n" + cloudfront_line()
             + "#Version: 1.0\n#Fields: " + " ".join(order) + "\n" + second + "\n" + second + "\textra\n")
-    report = one_file(tmp_path, "concatenated.log", text)
+
+
+def test_each_cloudfront_header_governs_the_lines_after_it(tmp_path):
+    """Concatenated logs: a second #Fields header in another order (and without one column) used to
+    be read with the first one's order, storing the bytes as the status."""
+    report = one_file(tmp_path, "concatenated.log", concatenated_cloudfront())
     assert (report.lines, report.parsed, report.headers, report.rejected) == (7, 2, 4, {"bad format": 1})
     assert rows(tmp_path / "store.duckdb", MODEL + " FROM requests ORDER BY status") == [
         expected("2026-10-10 13:55:36", "192.0.2.10"), expected("2026-10-10 13:55:36", "192.0.2.11", status=404)]

@@ -14,7 +14,7 @@ from aau_stats.ingest import ingest
 from aau_stats.questions import QUESTIONS, DuckDBEngine, ask
 from aau_stats.store import read_keys
 from question_logs import population_log
-from test_formats import CF_FIELDS, UA, VALID, cloudflare, cloudfront_line, s3_line
+from test_formats import CF_FIELDS, UA, VALID, cloudflare, cloudfront_line, concatenated_cloudfront, s3_line
 from test_spark_parity import _comparable
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -74,6 +74,7 @@ def corpus(root):
             ip="2001:db8::7", agent=UA.replace(" ", "%2520"), query="x=1")
         + cloudfront_line(agent="conda%2B%2B/1.0%20a+b") + cloudfront_line(agent="bad%zzescape")
         + cloudfront_line(when="2026-13-45\t25:00:00"))
+    (root / "concatenated-cloudfront.log").write_text(concatenated_cloudfront())
     stamps = ["2026-10-10T13:55:36Z", "2026-10-10T15:55:36+02:00", 1791640536, 1791640536000, 1791640536000000,
               1791640536000000000, "1791640536000000000", 1791640536.25, "yesterday"]
     (root / "cloudflare.json").write_text(
@@ -124,7 +125,7 @@ def _accounting(reports):
 
 def test_every_line_is_accounted_for_alike(both):
     _, _, duck_reports, spark_reports = both
-    assert len(duck_reports) == 13
+    assert len(duck_reports) == 14
     assert _accounting(spark_reports) == _accounting(duck_reports)
     for report in spark_reports:
         assert report.lines == report.parsed + report.rejected_total + report.blank + report.headers

@@ -193,11 +193,52 @@ def _view(spark, sql, name, cache=False):
     return frame
 
 
+# CloudFront files that hold a second #Fields header (logs concatenated): each line is rewritten in the
+# order of the layout's fields from the header before it, as the DuckDB ingester's _align_cloudfront_fields
+# does. Only those files are ordered (by their position in the file) and rewritten.
+_FIELDS_OF = "split(regexp_replace(substr(value, 9), '^\\\\s+|\\\\s+$', ''), '\\\\s+')"
+_ALIGNED = """
+SELECT file, CASE WHEN cur IS NULL OR cur = wanted OR startswith(value, '#') OR regexp_replace(value, '\\\\s', '') = ''
+                  THEN value
+                  WHEN size(vals) <> size(cur) THEN concat(stripped, repeat('\\t-', size(wanted) + 1))
+                  ELSE concat_ws('\\t', transform(wanted, name -> CASE WHEN array_position(cur, name) > 0
+                                                  THEN element_at(vals, CAST(array_position(cur, name) AS INT))
+                                                  ELSE '-' END)) END AS value
+FROM (SELECT file, value, stripped, split(stripped, '\\t') AS vals, array({wanted}) AS wanted,
+             last(CASE WHEN startswith(value, '#Fields:') THEN {fields_of} END, true)
+                 OVER (PARTITION BY file ORDER BY _position ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cur
+      FROM (SELECT file, value, regexp_replace(value, '[\\r\\n]+$', '') AS stripped,
+                   monotonically_increasing_id() AS _position FROM file_lines WHERE file IN ({files})))
+UNION ALL
+SELECT file, value FROM file_lines WHERE file NOT IN ({files})
+"""
+
+
+def _align_cloudfront_fields(spark, layout):
+    """View ``raw_lines`` over view ``file_lines``: each CloudFront line in the order of ``layout``'s fields."""
+    if layout.format_name != "cloudfront":
+        spark.sql("SELECT * FROM file_lines").createOrReplaceTempView("raw_lines")
+        return
+    files = [row[0] for row in spark.sql("SELECT file FROM file_lines WHERE startswith(value, '#Fields:') GROUP BY file"
+                                         " HAVING count(*) > 1").collect()]
+    if not files:
+        spark.sql("SELECT * FROM file_lines").createOrReplaceTempView("raw_lines")
+        return
+    spark.sql(_ALIGNED.format(
+        wanted=", ".join(_literal(name) for name in layout.columns), fields_of=_FIELDS_OF,
+        files=", ".join(_literal(name) for name in files))).createOrReplaceTempView("raw_lines")
+
+
+def _literal(text):
+    return "'%s'" % text.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def _ingest_group(spark, layout, paths, ids, out_dir, keys, raw, keep_account_tokens, reports):
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
     (spark.read.option("lineSep", "\n").text(paths).selectExpr("%s AS file" % _CANONICAL_SQL, "value")
-     .createOrReplaceTempView("raw_lines"))
+     .createOrReplaceTempView("file_lines"))
+    _align_cloudfront_fields(spark, layout)
     spark.createDataFrame([(path, ids[path]) for path in paths], StructType(
         [StructField("file", StringType()), StructField("source_id", IntegerType())])).createOrReplaceTempView("files")
     masked = spark_expression(duck.masked_sample_sql("line", raw))
