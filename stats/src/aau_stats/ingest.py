@@ -402,8 +402,11 @@ _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _VALID_ADDRESS = "(regexp_full_match(ip, '(%s\\.){3}%s') OR contains(ip, ':'))" % (_OCTET, _OCTET)
 # Rejected lines are kept as samples; tokens in them are masked, and addresses too unless the store is raw.
 # A token follows a space, or an encoded one in CloudFront's user agents.
-_MASK_TOKENS = ("regexp_replace(regexp_replace(%s, '(^|[ \t]|%%20|%%2520)([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g'),"
-                " '/t/[^/ ]+/', '/t/*/', 'g')")
+# A token is masked after its letter (c/*), and so is any run of 16 or more of the tokens' characters
+# wherever it is: a rejected line may hold a token cut from its letter ("s/\xff<token>", a column moved).
+_MASK_TOKENS = ("regexp_replace(regexp_replace(regexp_replace(%s,"
+                " '(^|[ \t]|%%20|%%2520)([cseaiom])/[A-Za-z0-9_.-]+', '\\1\\2/*', 'g'),"
+                " '/t/[^/ ]+/', '/t/*/', 'g'), '[A-Za-z0-9_-]{16,}', '*', 'g')")
 # An address is masked with everything around it that could be part of one: "::ffff:192.0.2.1",
 # "192.0.2.1:443" and "[2001:db8::1]" lose all their digits, valid or not (times like 10:00:00 go too).
 _MASK_ADDRESSES = ("regexp_replace(%s, '[0-9A-Fa-f.:]*([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"
