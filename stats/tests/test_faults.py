@@ -361,3 +361,20 @@ def test_a_store_that_already_holds_years_outside_1970_to_9999_is_still_answered
     assert rows(db, "SELECT count(*), min(year(ts)) FROM request_rows") == [(35, 2026)]
     assert rows(db, "SELECT sum(lines_done) FROM sources") == [(37,)]  # 35 stored + 2 rejected
     assert "left out" not in aau_stats("--db", db, "installs").stdout
+
+
+@pytest.mark.parametrize("args", [("installs", "--month", "9999-12"), ("installs", "--warm-up-days", "36500"),
+                                  ("popularity", "--since", "0001-01-01", "--until", "9999-12-31")])
+def test_dates_at_the_edges_of_the_calendar_are_answered(store, args):
+    done = aau_stats("--db", store, *args)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("args, names", [
+    (("popularity", "--month", "0000-01"), ("--month", "0000-01")),
+    (("installs", "--warm-up-days", "99999999"), ("--warm-up-days", "99999999")),
+    (("installs", "--warm-up-days", "-5"), ("--warm-up-days", "-5")),
+])
+def test_dates_past_the_calendar_are_one_line(store, args, names):
+    """Each was a traceback (a year out of range, a date overflow), or a negative warm-up taken as given."""
+    one_line_error(aau_stats("--db", store, *args), *names)

@@ -36,15 +36,16 @@ class QuestionError(Exception):
 
 def parse_month(text, what="--month"):
     match = _MONTH.match(text or "")
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise QuestionError("%s %r: not a month (YYYY-MM)" % (what, text))
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 1 <= int(match.group(1)) <= 9999:
+        raise QuestionError("%s %r: not a month (YYYY-MM, years 0001 to 9999)" % (what, text))
     return datetime.date(int(match.group(1)), int(match.group(2)), 1)
 
 
 def month_end(first):
     """The last day of the month that starts on ``first``."""
-    following = datetime.date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return following - datetime.timedelta(days=1)
+    if first.month == 12:
+        return first.replace(day=31)  # also for December 9999, the last month a date can hold
+    return first.replace(month=first.month + 1) - datetime.timedelta(days=1)
 
 
 def parse_day(text, what):

@@ -31,9 +31,12 @@ from ._sql import DOWNLOAD, MONTH
 
 TITLE = "New installs and updates"
 DEFAULT_WARM_UP_DAYS = 14
+MAX_WARM_UP_DAYS = 36500
 
 
 def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
+    if not 0 <= int(warm_up_days) <= MAX_WARM_UP_DAYS:
+        raise QuestionError("--warm-up-days %s: give 0 to %d days" % (warm_up_days, MAX_WARM_UP_DAYS))
     engine = scope.engine
     history = scope.requests(time=False)
     first_day = engine.scalar("SELECT min(day) FROM %s s" % scope.sessions(time=False))
@@ -42,7 +45,10 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
     if scope.filters.since is not None:
         start = scope.filters.since
     else:
-        start = first_day + datetime.timedelta(days=int(warm_up_days))
+        try:
+            start = first_day + datetime.timedelta(days=int(warm_up_days))
+        except OverflowError:  # past the last day a date can hold: nothing is counted
+            start = datetime.date.max
     until = scope.filters.until
     window = "day >= DATE '%s'%s" % (start, " AND day <= DATE '%s'" % until if until else "")
     versions = engine.keep("""
