@@ -269,12 +269,6 @@ class _Known:
     tail_bytes: int = 0  # the last line had no newline yet: its length,
     tail_reason: str = None  # and the reason it was rejected (None: it was a request)
 
-    def crcs(self):
-        crcs = array.array("I", self.blocks)
-        if sys.byteorder != "little":
-            crcs.byteswap()
-        return crcs
-
     def same_start(self, scan):
         """Whether the input ``scan`` read is this one, grown or not: its first ``bytes_done`` bytes are the same."""
         if scan.total < self.bytes_done:
@@ -282,10 +276,9 @@ class _Known:
         if self.blocks is None:
             return True
         full, part = divmod(self.bytes_done, BLOCK_BYTES)
-        known = self.crcs()
-        if bytes(known[:full]) != bytes(scan.crcs[:full]):
+        if self.blocks[:4 * full] != scan.blocks[:4 * full]:  # both as _Blocks.finish writes them
             return False
-        return not part or scan.at.get(self.bytes_done) == known[full]
+        return not part or scan.at.get(self.bytes_done) == int.from_bytes(self.blocks[4 * full:4 * full + 4], "little")
 
     def holds(self, scan):
         """Whether the shorter input ``scan`` read is a part of this one (a copy made while it was written)."""
@@ -294,7 +287,7 @@ class _Known:
         if self.blocks is None:
             return True
         full = scan.total // BLOCK_BYTES
-        return full > 0 and bytes(self.crcs()[:full]) == bytes(scan.crcs[:full])
+        return full > 0 and self.blocks[:4 * full] == scan.blocks[:4 * full]
 
 
 @dataclass
@@ -303,8 +296,7 @@ class _Scan:
     lines: int = 0  # lines in the new part
     saw_cr: bool = False
     note: str = ""
-    crcs: array.array = None
-    at: dict = None
+    at: dict = None  # the crc32 of the block so far at each mark (see _Blocks)
     blocks: bytes = b""
     fingerprint: str = ""
     tail_bytes: int = 0  # the length of a last line without a newline
@@ -386,7 +378,7 @@ def _scan_new_part(path, kind, known, scratch, on_bytes=None, marks=()):
         scan.tail_bytes = since_newline
     elif not started and tail and position == skip:
         scan.tail_bytes = tail  # nothing new: the known last line is still open
-    scan.total, scan.crcs, scan.at = position, blocks.crcs, blocks.at
+    scan.total, scan.at = position, blocks.at
     scan.blocks, scan.fingerprint = blocks.finish(), digest.hexdigest()
     return scan
 

@@ -216,17 +216,13 @@ SELECT file, value FROM file_lines WHERE file NOT IN ({files})
 
 def _align_cloudfront_fields(spark, layout):
     """View ``raw_lines`` over view ``file_lines``: each CloudFront line in the order of ``layout``'s fields."""
-    if layout.format_name != "cloudfront":
-        spark.sql("SELECT * FROM file_lines").createOrReplaceTempView("raw_lines")
-        return
-    files = [row[0] for row in spark.sql("SELECT file FROM file_lines WHERE startswith(value, '#Fields:') GROUP BY file"
-                                         " HAVING count(*) > 1").collect()]
-    if not files:
-        spark.sql("SELECT * FROM file_lines").createOrReplaceTempView("raw_lines")
-        return
-    spark.sql(_ALIGNED.format(
-        wanted=", ".join(_literal(name) for name in layout.columns), fields_of=_FIELDS_OF,
-        files=", ".join(_literal(name) for name in files))).createOrReplaceTempView("raw_lines")
+    files = []
+    if layout.format_name == "cloudfront":
+        files = [row[0] for row in spark.sql("SELECT file FROM file_lines WHERE startswith(value, '#Fields:')"
+                                             " GROUP BY file HAVING count(*) > 1").collect()]
+    sql = _ALIGNED.format(wanted=", ".join(_literal(name) for name in layout.columns), fields_of=_FIELDS_OF,
+                          files=", ".join(_literal(name) for name in files)) if files else "SELECT * FROM file_lines"
+    spark.sql(sql).createOrReplaceTempView("raw_lines")
 
 
 def _literal(text):
