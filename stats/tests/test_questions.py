@@ -257,9 +257,19 @@ def test_suppression_marks_values_backed_by_fewer_than_k_clients(store):
     result = answer(store, "clients-per-ip", k=3)
     distribution = {r["clients_per_address"]: r for r in result.table("distribution").records()}
     assert distribution["3-5"]["clients"] == 6 and distribution["3-5"]["suppressed"] == []
-    assert distribution["1"]["addresses"] == 3  # three clients: exactly k
     assert distribution["none"]["addresses"] is None  # one address, no client
     assert distribution["none"]["suppressed"] == ["addresses", "clients", "requests", "naive_visitors"]
+    # Three clients, exactly k, but 6 addresses less 2 shared less these 3 would give back the one
+    # suppressed address: withheld as secondary, with its clients (one per address: the same number);
+    # and its 5 naive visitors, the smaller of the two the visitors' headline would give back.
+    assert distribution["1"]["addresses"] is None and distribution["1"]["clients"] is None
+    assert distribution["1"]["secondary"] == ["addresses", "clients", "naive_visitors"]
+    assert distribution["1"]["suppressed"] == ["addresses", "clients", "naive_visitors"]
+    published = {h.label: h.value for h in result.headline}
+    assert (published["addresses"], published["addresses shared by 2 or more clients"]) == (6, 2)
+    # the mean (9 clients over 6 addresses less the suppressed one) would give it back too
+    assert {h.label: h.secondary for h in result.headline}["mean clients per address with tokens"] is True
+    assert "fewer than 3 clients (primary), and 4 more that would give one of them back" in " ".join(result.notes)
     default = answer(store, "clients-per-ip", k=10)
     assert {h.label: h.suppressed for h in default.headline}["distinct clients"] is True
     assert len(default.table("distribution").rows) == 3  # suppressed, never dropped
@@ -280,9 +290,9 @@ def test_json_and_csv_mark_suppressed_cells(store):
     assert data["min_clients"] == 4
     summary = {(r["what"], r["lifecycle"]): r for r in data["tables"]["summary"]["rows"]}
     assert summary[("clients", "long-lived")] == {"what": "clients", "lifecycle": "long-lived", "count": None,
-                                                   "share": None, "suppressed": ["count", "share"]}
+                                                   "share": None, "suppressed": ["count", "share"], "secondary": []}
     csv_text = cli_output(store, "lifecycles", "--csv", "--table", "summary", "--min-clients", "4")
-    assert "clients,long-lived,,,count;share" in csv_text.splitlines()
+    assert "clients,long-lived,,,count;share," in csv_text.splitlines()
 
 
 @pytest.mark.parametrize("args,message", [

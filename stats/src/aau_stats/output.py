@@ -2,7 +2,10 @@
 
 JSON and CSV are published outputs: they carry the answer as suppressed by
 the privacy threshold, with each suppressed value as ``null`` (JSON) or an
-empty field (CSV) and named in the row's ``suppressed`` list, never dropped.
+empty field (CSV) and named in the row's ``suppressed`` list, never dropped;
+the ``secondary`` list names those among them withheld only because they
+would give another suppressed value back (:mod:`aau_stats.disclosure`). The
+terminal shows a primary one as ``<k`` and a secondary one as ``withheld``.
 """
 
 import csv
@@ -18,7 +21,8 @@ def to_json(answer):
         "title": answer.title,
         "filters": answer.filters,
         "min_clients": answer.min_clients,
-        "headline": [{"label": h.label, "value": _plain(h.value), "suppressed": h.suppressed}
+        "headline": [{"label": h.label, "value": _plain(h.value), "suppressed": h.suppressed,
+                      "secondary": h.secondary}
                      for h in answer.headline],
         "tables": {t.name: {"title": t.title, "columns": t.shown, "rows": t.records()} for t in answer.tables},
         "notes": answer.notes,
@@ -31,10 +35,10 @@ def to_csv(answer, table=None):
     chosen = answer.table(table) if table else answer.tables[0]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*chosen.shown, "suppressed"])
+    writer.writerow([*chosen.shown, "suppressed", "secondary"])
     for record in chosen.records():
-        suppressed = record.pop("suppressed")
-        writer.writerow(["" if v is None else v for v in record.values()] + [";".join(suppressed)])
+        suppressed, secondary = record.pop("suppressed"), record.pop("secondary")
+        writer.writerow(["" if v is None else v for v in record.values()] + [";".join(suppressed), ";".join(secondary)])
     return out.getvalue()
 
 
@@ -59,7 +63,9 @@ def terminal_safe(text):
     return "".join(out)
 
 
-def _cell(value, suppressed, k):
+def _cell(value, suppressed, k, secondary=False):
+    if secondary:
+        return "withheld"  # backed by enough clients, but it would give a suppressed value back
     if suppressed:
         return "<%d" % k
     if value is None:
@@ -98,7 +104,7 @@ def print_answer(answer, file=None, max_rows=None):
     head.add_column("what")
     head.add_column("value", justify="right")
     for h in answer.headline:
-        head.add_row(_text(h.label), _text(_cell(h.value, h.suppressed, k)))
+        head.add_row(_text(h.label), _text(_cell(h.value, h.suppressed, k, h.secondary)))
     console.print(head)
     for table in answer.tables:
         records = table.records()
@@ -108,8 +114,8 @@ def print_answer(answer, file=None, max_rows=None):
         for i, column in enumerate(table.shown):
             out.add_column(_text(column), justify="left" if i < table.labels else "right")
         for record in shown:
-            hidden = set(record.pop("suppressed"))
-            out.add_row(*[_text(_cell(v, c in hidden, k)) for c, v in record.items()])
+            hidden, secondary = set(record.pop("suppressed")), set(record.pop("secondary"))
+            out.add_row(*[_text(_cell(v, c in hidden, k, c in secondary)) for c, v in record.items()])
         console.print(out)
     for note in answer.notes:
         console.print(_text("- " + note))

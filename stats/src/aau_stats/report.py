@@ -47,10 +47,25 @@ def fmt(value: Any) -> str:
 
 
 SUPPRESSED = '<span class="suppressed" title="withheld">suppressed</span>'
+SECONDARY = ('<span class="suppressed secondary" title="withheld: with the published totals it would give a'
+             ' suppressed value back">suppressed</span>')
+
+
+class Withheld:
+    """A table or headline value withheld as secondary: drawn as suppressed, with its own tooltip."""
+
+    def __repr__(self):
+        return "WITHHELD"
+
+
+WITHHELD = Withheld()
 
 
 def _value_html(value: Any) -> str:
-    """A headline or table value as HTML: ``None`` becomes the marked "suppressed" cell."""
+    """A headline or table value as HTML: ``None`` becomes the marked "suppressed" cell, :data:`WITHHELD`
+    the same mark with a tooltip that says why."""
+    if isinstance(value, Withheld):
+        return SECONDARY
     return SUPPRESSED if value is None else _e(fmt(value))
 
 
@@ -396,15 +411,17 @@ details.data summary{cursor:pointer;color:var(--muted)}
 """
 
 
-def render_report(title: str, subtitle: str, sections: list[dict]) -> str:
-    """Return one self-contained HTML document answering ``sections``, in order.
+def render_report(title: str, subtitle: str, sections: list[dict], key: str = "") -> str:
+    """Return one self-contained HTML document answering ``sections``, in order; ``key`` adds to the
+    page's legend of withheld values.
 
     A section is ``{"id", "title", "question", "headline": [{"label", "value"}], "charts": [...],
     "tables": [{"title", "columns", "rows"}], "notes": [str]}`` (all but ``id`` optional). A chart is
     ``{"kind": "bar" | "hbar" | "line" | "stacked-bar", "title", "x_label", "y_label", "categories":
     [str], "series": [{"name", "values": [number | None]}]}``; for ``hbar`` ``x_label`` names the
     horizontal (value) axis and ``y_label`` the categories. ``None`` anywhere means "suppressed" and is
-    shown as such. Raises ``ValueError`` on a duplicate section id, an unknown chart kind, a series
+    shown as such; :data:`WITHHELD` in a headline or table too, with a tooltip saying it is
+    secondary. Raises ``ValueError`` on a duplicate section id, an unknown chart kind, a series
     whose length differs from the categories', or a value that is neither a finite number nor None.
     """
     ids = [str(s["id"]) for s in sections]
@@ -428,7 +445,7 @@ def render_report(title: str, subtitle: str, sections: list[dict]) -> str:
 <h1>{_e(title)}</h1>
 <p class="subtitle">{_e(subtitle)}</p>
 <nav aria-label="Contents"><h2>Contents</h2><ol>{nav}</ol></nav>
-<p class="key">Hatched, dashed marks and {SUPPRESSED} cells stand for values that are withheld, not for zeros.</p>
+<p class="key">Hatched, dashed marks and {SUPPRESSED} cells stand for values that are withheld, not for zeros.{_e(key)}</p>
 </header>
 <main>
 {body}

@@ -11,8 +11,8 @@ import datetime
 from . import __version__
 from .files import write_atomically
 from .questions import QUESTIONS as _QUESTIONS
-from .questions import DuckDBEngine, Scope, answer_in
-from .report import render_report
+from .questions import DuckDBEngine, Scope, computed, published
+from .report import WITHHELD, render_report
 
 TABLE_ROWS = 15
 
@@ -33,7 +33,7 @@ def _table(table, limit=TABLE_ROWS):
     records = table.records()[:limit]
     return {"title": table.title + ("" if len(table.rows) <= limit else " (first %d of %d)" % (limit, len(table.rows))),
             "columns": table.shown,
-            "rows": [[r[c] for c in table.shown] for r in records]}
+            "rows": [[WITHHELD if c in r["secondary"] else r[c] for c in table.shown] for r in records]}
 
 
 def _pivot(table, row_label, column_label, value, title, kind="stacked-bar", x_label="", y_label=""):
@@ -117,7 +117,7 @@ QUESTION_LINE = {
 def section(answer):
     charts, tables = _charts(answer)
     return {"id": answer.question, "title": answer.title, "question": QUESTION_LINE[answer.question],
-            "headline": [{"label": h.label, "value": h.value} for h in answer.headline],
+            "headline": [{"label": h.label, "value": WITHHELD if h.secondary else h.value} for h in answer.headline],
             "charts": charts, "tables": [_table(answer.table(name)) for name in tables], "notes": answer.notes}
 
 
@@ -132,13 +132,29 @@ def build_report(db, filters=None, min_clients=10, advisories=None, engine=None)
             if name == "seats" and scope.filters.org is None and scope.filters.ips is None:
                 continue
             options = {"advisories": advisories} if name == "exposure" else {}
-            answers.append(answer_in(scope, name, min_clients, **options))
+            answers.append(computed(scope, name, **options))
+        answers = published(answers, min_clients)
         span = engine.rows("SELECT min(day), max(day), count(*) FROM %s r" % scope.requests())[1][0]
     described = ", ".join("%s %s" % item for item in scope.filters.describe().items()) or "no filters"
     subtitle = "%s to %s, %s requests (%s). Values backed by fewer than %d distinct clients are suppressed." \
                " Made by aau-stats %s on %s." % (span[0], span[1], "{:,}".format(span[2]), described, min_clients,
                                                   __version__, datetime.date.today())
-    return render_report("conda usage from anonymous tokens", subtitle, [section(a) for a in answers])
+    primary = sum(_count(a, False) for a in answers)
+    secondary = sum(_count(a, True) for a in answers)
+    key = (" A value is withheld when fewer than %d distinct clients back it (primary: %d in these answers), or when,"
+           " with the totals published beside it, it would give such a value back by subtraction (secondary: %d;"
+           " its tooltip says so). Shares and means of withheld values are withheld too." % (
+               min_clients, primary, secondary)) if min_clients > 1 else ""
+    return render_report("conda usage from anonymous tokens", subtitle, [section(a) for a in answers], key)
+
+
+def _count(answer, secondary):
+    """The withheld values of ``answer``, primary or secondary."""
+    cells = [h.secondary for h in answer.headline if h.suppressed]
+    for table in answer.tables:
+        for row in table.rows:
+            cells.extend(c in row.secondary for c in getattr(row, "suppressed", ()))
+    return sum(kind == secondary for kind in cells)
 
 
 def write_report(db, out, filters=None, min_clients=10, advisories=None, engine=None):

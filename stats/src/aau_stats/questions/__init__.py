@@ -8,7 +8,11 @@ Every answer comes with the privacy threshold applied (``min_clients``,
 default 10): values backed by fewer distinct clients are suppressed.
 """
 
+import inspect
+
+from ..disclosure import protect
 from ._answer import DEFAULT_MIN_CLIENTS, Answer, Headline, Table
+from ._page import companions, cross_relations
 from ._scope import DuckDBEngine, Filters, QuestionError, Scope
 from ._spark import SparkEngine
 from .activity import activity
@@ -46,17 +50,56 @@ def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, engine=None
     return answer_in(Scope(engine, filters), question, min_clients, **options)
 
 
-def answer_in(scope, question, min_clients=DEFAULT_MIN_CLIENTS, **options):
-    """The answer to ``question`` in an open :class:`Scope`, as published: with its filters, the
-    engine's notes about the store and the privacy threshold applied."""
+def computed(scope, question, **options):
+    """The answer to ``question`` in an open :class:`Scope`, with its filters and the engine's notes
+    about the store, before disclosure control."""
     answer = QUESTIONS[question](scope, **options)
     answer.filters = scope.filters.describe()
     answer.notes.extend(getattr(scope.engine, "notes", ()))
-    return answer.suppress(min_clients)
+    return answer
+
+
+def published(answers, min_clients=DEFAULT_MIN_CLIENTS):
+    """``answers`` (computed in one scope) as published side by side: disclosure control applied to them
+    together, with the relations between them."""
+    return protect(answers, min_clients, cross_relations(answers))
+
+
+def answer_in(scope, question, min_clients=DEFAULT_MIN_CLIENTS, **options):
+    """The answer to ``question`` in an open :class:`Scope`, as published: with its filters, the
+    engine's notes about the store and disclosure control applied, together with the questions it
+    shares totals with, so that it is withheld as it is on the report page."""
+    answers = [computed(scope, question, **options)]
+    if min_clients > 1:
+        for other in companions(question, scope.filters, options):
+            accepted = inspect.signature(QUESTIONS[other]).parameters
+            answers.append(computed(scope, other, **{k: v for k, v in options.items() if k in accepted}))
+    return published(answers, min_clients)[0]
 
 
 __all__ = [
-    "DEFAULT_MIN_CLIENTS", "QUESTIONS", "Advisory", "Answer", "DuckDBEngine", "Filters", "Headline",
-    "QuestionError", "Scope", "SparkEngine", "Table", "activity", "answer_in", "ask", "clients_per_ip", "environments",
-    "exposure", "installs", "lifecycles", "popularity", "read_advisories", "seats",
+    "DEFAULT_MIN_CLIENTS",
+    "QUESTIONS",
+    "Advisory",
+    "Answer",
+    "DuckDBEngine",
+    "Filters",
+    "Headline",
+    "QuestionError",
+    "Scope",
+    "SparkEngine",
+    "Table",
+    "activity",
+    "answer_in",
+    "ask",
+    "clients_per_ip",
+    "computed",
+    "environments",
+    "exposure",
+    "installs",
+    "lifecycles",
+    "popularity",
+    "published",
+    "read_advisories",
+    "seats",
 ]

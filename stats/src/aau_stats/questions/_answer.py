@@ -10,7 +10,7 @@ their distinct addresses instead, as they have no clients to count.
 
 import datetime
 import decimal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 DEFAULT_MIN_CLIENTS = 10
 
@@ -41,8 +41,17 @@ class Table:
         for row in self.rows:
             record = {c: _plain(v) for c, v in zip(self.columns, row) if not c.startswith("_")}
             record["suppressed"] = list(getattr(row, "suppressed", ()))
+            record["secondary"] = list(getattr(row, "secondary", ()))
             out.append(record)
         return out
+
+    def cells(self, column, where=None):
+        """References to the ``column`` values of the rows (as dicts of all columns) that ``where`` accepts."""
+        return [("t", self.name, i, column) for i, row in enumerate(self.rows)
+                if where is None or where(dict(zip(self.columns, row)))]
+
+    def cell(self, i, column):
+        return ("t", self.name, i, column)
 
     def column(self, name):
         index = self.columns.index(name)
@@ -51,6 +60,7 @@ class Table:
 
 class _SuppressedRow(list):
     suppressed = ()
+    secondary = ()
 
 
 @dataclass
@@ -59,10 +69,21 @@ class Headline:
     value: object
     clients: int  # distinct clients behind the value (addresses for untokened values); None: not about users
     suppressed: bool = False
+    secondary: bool = False  # withheld only so that a suppressed value cannot be recovered from it
 
 
 @dataclass
 class Answer:
+    """A question's answer.
+
+    ``relations`` (:class:`aau_stats.disclosure.Relation` over cell references), ``derived``
+    (``(cell, [cells it is computed from])``), ``hidden`` and ``elsewhere`` (``{name: (value,
+    backing)}``: values not shown, and values another output publishes) are what disclosure
+    control needs to know; a reference is ``("h", label)``, ``("t", table, row, column)`` (see
+    :meth:`Table.cells`) or ``("x", name)``. ``fixed`` cells are shown by other outputs as they are here (a package's
+    downloads in every query that lists it), so they are never withheld as secondary.
+    """
+
     question: str
     title: str
     headline: list
@@ -70,6 +91,11 @@ class Answer:
     notes: list = field(default_factory=list)
     filters: dict = field(default_factory=dict)
     min_clients: int = 1
+    relations: list = field(default_factory=list)
+    derived: list = field(default_factory=list)
+    hidden: dict = field(default_factory=dict)
+    elsewhere: dict = field(default_factory=dict)
+    fixed: list = field(default_factory=list)
 
     def table(self, name):
         for table in self.tables:
@@ -78,36 +104,49 @@ class Answer:
         raise KeyError(name)
 
     def suppress(self, k):
-        """This answer with every value backed by fewer than ``k`` distinct clients suppressed."""
+        """This answer as published alone at threshold ``k`` (see :mod:`aau_stats.disclosure`)."""
+        from ..disclosure import protect
+
+        return protect([self], k)[0]
+
+    def published(self, k, status):
+        """This answer with the cells of ``status`` (``{reference: "primary" or "secondary"}``) withheld."""
         if k <= 1:
-            return Answer(self.question, self.title, self.headline, self.tables, self.notes, self.filters, k)
-        headline = [Headline(h.label, h.value, h.clients, False) if h.clients is None or h.clients >= k
-                    else Headline(h.label, None, None, True) for h in self.headline]
-        tables = [_suppress_table(t, k) for t in self.tables]
-        notes = [*self.notes, "Values backed by fewer than %d distinct clients are suppressed." % k]
-        return Answer(self.question, self.title, headline, tables, notes, self.filters, k)
+            return replace(self, min_clients=k)
+        headline = [Headline(h.label, None, None, True, status[("h", h.label)] == "secondary")
+                    if ("h", h.label) in status else Headline(h.label, h.value, h.clients) for h in self.headline]
+        tables = [_withheld(t, status) for t in self.tables]
+        primary = sum(kind == "primary" for kind in status.values())
+        secondary = len(status) - primary
+        notes = [*self.notes, "Values backed by fewer than %d distinct clients are suppressed." % k,
+                 "Suppressed: %d value%s backed by fewer than %d clients (primary), and %d more that would give"
+                 " one of them back by subtraction from published totals (secondary)."
+                 % (primary, "" if primary == 1 else "s", k, secondary)]
+        withheld_totals = [h.label for h in headline if h.secondary]
+        if withheld_totals:
+            notes.append("Withheld although backed by enough clients, as with the published values it would"
+                         " give a suppressed value back, or is computed from one: %s." % ", ".join(withheld_totals))
+        return replace(self, headline=headline, tables=tables, notes=notes, min_clients=k)
 
 
-def _suppress_table(table, k):
+def _withheld(table, status):
     index = {c: i for i, c in enumerate(table.columns)}
     rows = []
-    for row in table.rows:
+    for i, row in enumerate(table.rows):
         out = _SuppressedRow(row)
-        hidden = []
-        for i, column in enumerate(table.columns):
-            if i < table.labels or column.startswith("_"):
-                continue
-            backer = table.backing.get(column, "_clients")
-            if backer is None:
-                continue
-            support = row[index[backer]]
-            if support is None or support < k:
-                out[i] = None
+        hidden, secondary = [], []
+        for column in table.columns[table.labels:]:
+            kind = status.get(("t", table.name, i, column))
+            if kind is not None and not column.startswith("_"):
+                out[index[column]] = None
                 hidden.append(column)
+                if kind == "secondary":
+                    secondary.append(column)
         for column in table.columns:
             if column.startswith("_"):
                 out[index[column]] = None
         out.suppressed = tuple(hidden)
+        out.secondary = tuple(secondary)
         rows.append(out)
     return Table(table.name, table.title, table.columns, rows, table.labels, table.backing)
 

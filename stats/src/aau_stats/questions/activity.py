@@ -6,6 +6,7 @@ used that day even when nothing was installed. Any request says conda ran
 for it.
 """
 
+from ..disclosure import total
 from ._answer import Answer, Headline, Table
 
 TITLE = "Active environments per day"
@@ -37,4 +38,11 @@ def activity(scope):
                   backing={"environments_by_heartbeat": "_heartbeat_clients"})
     notes = ["Heartbeats come only from clients with the heartbeat on; any request counts every environment"
              " conda ran for."]
-    return Answer("activity", TITLE, headline, [table], notes)
+    answer = Answer("activity", TITLE, headline, [table], notes)
+    # Distinct counts add up over days only where nothing was seen twice (one day, say); then they do.
+    answer.relations = [total(("h", label), table.cells(column), conditional=True) for label, column in (
+        ("environments seen by heartbeat", "environments_by_heartbeat"),
+        ("environments seen by any request", "environments_by_any_request"))]
+    answer.derived = [(("h", "mean active environments per day (any request)"),
+                       table.cells("environments_by_any_request"))]
+    return answer

@@ -8,6 +8,7 @@ their number of clients. Addresses are shown by a short label made from
 their pseudonym, never by value.
 """
 
+from ..disclosure import Relation, equal, total
 from ._answer import Answer, Headline, Table
 from ._sql import address_label, buckets, in_order
 
@@ -85,4 +86,35 @@ def clients_per_ip(scope, top=20):
         " agent carries a new s/ token in every conda process, so they count sessions, not installations.",
         "Addresses are labelled by their keyed pseudonym's first 12 characters. %d networks in all." % nets,
     ]
-    return Answer("clients-per-ip", TITLE, headline, tables, notes)
+    answer = Answer("clients-per-ip", TITLE, headline, tables, notes)
+    answer.relations, answer.derived = _relations(tables, labels, complete=len(top_rows) == addresses)
+    return answer
+
+
+def _relations(tables, labels, complete):
+    """What adds up: the bins to the headlines; an exact bin's clients to its addresses; and, when every
+    address is listed, the listed addresses to the bins."""
+    dist, listed, networks = tables
+    shared = [label for label in labels if label != "1"]
+    relations = [
+        total(("h", "addresses"), dist.cells("addresses")),
+        total(("h", "addresses shared by 2 or more clients"),
+              dist.cells("addresses", lambda r: r["clients_per_address"] in shared)),
+        total(("h", "naive unique visitors (IP + day + user agent)"), dist.cells("naive_visitors"), conditional=True),
+        total(("h", "addresses"), networks.cells("addresses"), conditional=True),
+    ]
+    for i, row in enumerate(dist.rows):
+        if row[0].isdigit():  # a bin of one count: n clients behind each of its addresses
+            relations.append(equal(dist.cell(i, "clients"), dist.cell(i, "addresses"), int(row[0])))
+    if listed.rows:
+        relations.append(equal(("h", "most clients behind one address"), listed.cell(0, "clients")))
+    if complete:
+        for column in ("clients", "requests", "naive_visitors"):
+            relations.append(Relation([*((c, 1) for c in listed.cells(column)),
+                                       *((c, -1) for c in dist.cells(column))], conditional=True))
+        relations.append(Relation([*((c, 1) for c in networks.cells("requests")),
+                                   *((c, -1) for c in dist.cells("requests"))], conditional=True))
+    derived = [(("h", "mean clients per address with tokens"),
+                [("h", "distinct clients"), ("h", "addresses"),
+                 *dist.cells("addresses", lambda r: r["clients_per_address"] == "none")])]
+    return relations, derived

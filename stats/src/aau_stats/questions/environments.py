@@ -18,6 +18,7 @@ The rule that decided each environment is reported beside the counts, so a
 reader can weigh them.
 """
 
+from ..disclosure import equal, total
 from ._answer import Answer, Headline, Table
 from ._sql import buckets, in_order
 
@@ -105,4 +106,26 @@ def environments(scope):
     if requests_without_env:
         notes.append("%d requests carried a client token but no environment token (older clients or commands"
                      " with no environment); they are not counted here." % requests_without_env)
-    return Answer("environments", TITLE, headline, tables, notes)
+    answer = Answer("environments", TITLE, headline, tables, notes)
+    answer.relations, answer.derived = _relations(tables)
+    return answer
+
+
+def _relations(tables):
+    """The bins add up to the clients (and to the environments when no environment token is shared); an
+    exact bin holds n environments per client; the rules add up to base, child and all environments."""
+    per_client, roles = tables
+    relations = [
+        total(("h", "clients with environment tokens"), per_client.cells("clients")),
+        total(("h", "environments"), per_client.cells("environments"), conditional=True),
+        total(("h", "environments"), roles.cells("environments")),
+        total(("h", "environments"), [("h", "base environments"), ("h", "child environments")]),
+    ]
+    for role in ("base", "child"):
+        relations.append(total(("h", role + " environments"),
+                               roles.cells("environments", lambda r, role=role: r["role"] == role)))
+    for i, row in enumerate(per_client.rows):
+        if row[0].isdigit():
+            relations.append(equal(per_client.cell(i, "environments"), per_client.cell(i, "clients"), int(row[0])))
+    derived = [(("h", "mean environments per client"), [("h", "environments"), ("h", "clients with environment tokens")])]
+    return relations, derived

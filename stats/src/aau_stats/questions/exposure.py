@@ -12,6 +12,7 @@ small table, so the counting stays in SQL.
 environments: an organization's private view, never published.
 """
 
+from ..disclosure import total
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
 from ._sql import DOWNLOAD, MONTH
@@ -125,4 +126,21 @@ def exposure(scope, advisories, list_machines=False):
                             ["advisory", "machine", "_private"], machines, labels=2))
         notes.append("Machine tokens are listed as stored: keyed pseudonyms unless the logs were ingested with"
                      " --raw.")
-    return Answer("exposure", TITLE, headline, tables, notes)
+    answer = Answer("exposure", TITLE, headline, tables, notes)
+    answer.relations = _relations(tables[0], tables[1])
+    return answer
+
+
+def _relations(advisories, timeline):
+    """The advisories add up to the headlines; exposed is remediated plus still exposed; the months of an
+    advisory add up to its row."""
+    relations = [total(("h", label), advisories.cells(column)) for label, column in (
+        ("environments exposed", "environments_exposed"), ("environments remediated", "environments_remediated"),
+        ("clients exposed", "clients_exposed"), ("clients remediated", "clients_remediated"))]
+    for i, row in enumerate(advisories.rows):
+        relations.append(total(advisories.cell(i, "environments_exposed"), [
+            advisories.cell(i, "environments_remediated"), advisories.cell(i, "environments_still_exposed")]))
+        for column in ("environments_exposed", "environments_remediated"):
+            relations.append(total(advisories.cell(i, column),
+                                   timeline.cells(column, lambda r, a=row[0]: r["advisory"] == a)))
+    return relations

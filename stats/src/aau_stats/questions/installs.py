@@ -25,6 +25,7 @@ one counts as the new install, the other as an update.
 
 import datetime
 
+from ..disclosure import total as total_of
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
 from ._sql import DOWNLOAD, MONTH
@@ -113,4 +114,8 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
                      " installed earlier count as new installs.")
     table = Table("installs", "Installs, updates and re-downloads by package and month", columns, rows, labels=2,
                   backing={"untokened_downloads": "_addresses"})
-    return Answer("installs", TITLE, headline, [table], notes)
+    answer = Answer("installs", TITLE, headline, [table], notes)
+    answer.relations = [total_of(("h", label), table.cells(column)) for label, column in (
+        ("new installs", "new_installs"), ("updates", "updates"), ("re-downloads", "redownloads"),
+        ("first downloads in environments older than the logs", "first_in_older_env"))]
+    return answer

@@ -11,6 +11,7 @@ without tokens are reported apart, by what they are (conda with tokens
 turned off, or a tool that sends none), and are never guessed into a class.
 """
 
+from ..disclosure import equal, total
 from ._answer import Answer, Headline, Table
 from ._sql import MONTH
 
@@ -103,4 +104,34 @@ def lifecycles(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_
         "A client first seen near the end of the period has had no time to come back, and counts as ephemeral.",
         "Requests without tokens are counted by sender and address; they are never guessed into a class.",
     ]
-    return Answer("lifecycles", TITLE, headline, tables, notes)
+    answer = Answer("lifecycles", TITLE, headline, tables, notes)
+    answer.relations, answer.derived = _relations(tables)
+    return answer
+
+
+SHARES = {("clients", "ci-like"): "share of clients that are CI-like",
+          ("clients", "one-off"): "share of clients seen once (one-off)",
+          ("environments", "ephemeral"): "share of environments that are ephemeral"}
+
+
+def _relations(tables):
+    """The classes add up to the totals; the new clients of the months to their class; in the first
+    month every active client is new; a share is its count over its total."""
+    summary, monthly, untokened = tables
+    relations = [total(("h", what), summary.cells("count", lambda r, what=what: r["what"] == what))
+                 for what in ("clients", "environments")]
+    relations.append(total(("h", "requests without a client token"), untokened.cells("requests")))
+    derived = []
+    first = min((row[0] for row in monthly.rows), default=None)
+    for i, (what, lifecycle, *_) in enumerate(summary.rows):
+        share = summary.cell(i, "share")
+        derived.append((share, [summary.cell(i, "count"), ("h", what)]))
+        if (what, lifecycle) in SHARES:  # the same share, in the headline
+            derived.append((("h", SHARES[what, lifecycle]), [summary.cell(i, "count"), ("h", what)]))
+        if what == "clients":
+            relations.append(total(summary.cell(i, "count"),
+                                   monthly.cells("new_clients", lambda r, c=lifecycle: r["lifecycle"] == c)))
+    for i, row in enumerate(monthly.rows):
+        if row[0] == first:
+            relations.append(equal(monthly.cell(i, "new_clients"), monthly.cell(i, "active_clients")))
+    return relations, derived

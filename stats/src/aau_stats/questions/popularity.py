@@ -15,6 +15,7 @@ month, merged for the groups' totals over the months, as a roll-up over
 many months of a large channel would be made from kept monthly sketches.
 """
 
+from ..disclosure import total as total_of
 from . import _sketch
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
@@ -93,7 +94,37 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
                      " 95 %% of estimates within %.1f %%), from one sketch per group and month merged over the"
                      " months; counts are exact." % (_sketch.PRECISION, 100 * _sketch.STANDARD_ERROR,
                                                     200 * _sketch.STANDARD_ERROR))
-    return Answer("popularity", TITLE, headline, [table], notes)
+    answer = Answer("popularity", TITLE, headline, [table], notes)
+    answer.relations.append(total_of(("h", "downloads"), table.cells("counts"), conditional=True))
+    answer.derived.append((("h", "downloads per client"), [("h", "downloads"), ("h", "distinct clients downloading")]))
+    if len(names) == 1:
+        answer.fixed = table.cells("counts")  # each package's downloads, as every query that lists it shows them
+    else:
+        _coarser(engine, downloads_sql, names, table, answer)
+    return answer
+
+
+def _coarser(engine, downloads_sql, names, table, answer):
+    """The downloads of each coarser grouping (a package over all its versions, say), which other queries
+    publish, as values the table's rows add up to."""
+    others = names[1:]
+    # The finest set too (DuckDB groups only by columns of some set); its rows are the table's own.
+    sets = [[names[0], *(o for j, o in enumerate(others) if mask >> j & 1)] for mask in range(1 << len(others))]
+    _, rows = engine.rows("""
+        SELECT {names}, {flags}, count(*) AS counts, count(DISTINCT coalesce(c, ip)) AS _sources
+        FROM ({downloads}) d GROUP BY GROUPING SETS ({sets})
+    """.format(names=", ".join(names), flags=", ".join("grouping(%s)" % n for n in names), downloads=downloads_sql,
+               sets=", ".join("(%s)" % ", ".join(s) for s in sets)))
+    width = len(names)
+    for row in rows:
+        if not any(row[width:2 * width]):
+            continue
+        kept = tuple(None if row[width + j] else row[j] for j in range(width))
+        name = ("coarser", kept)
+        answer.elsewhere[name] = (row[2 * width], row[2 * width + 1])
+        parts = table.cells("counts", lambda r, kept=kept: all(
+            v is None or r[n] == v for n, v in zip(names, kept)))
+        answer.relations.append(total_of(("x", name), parts))
 
 
 def _estimated(engine, downloads_sql, names, columns, rows):

@@ -6,6 +6,7 @@ with the rule of :mod:`.lifecycles`; machines are the distinct ``m/``
 tokens, counted only where the organization sets them.
 """
 
+from ..disclosure import total
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
 from ._sql import MONTH
@@ -33,9 +34,7 @@ def seats(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_CLIEN
         FROM (SELECT day, c, unnest(m) AS machine FROM {sessions} r) t GROUP BY 1
     """.format(month=MONTH, sessions=sessions))
     per_month = dict((row[0], row[1:]) for row in machines)
-    # Long-lived and ephemeral clients add up to the clients: each is a count of clients, backed by
-    # itself, and when either is too small to show, so is the other (the total would give it away).
-    rows = [[*row[:5], per_month.get(row[0], (0, 0))[0], *row[5:], min(row[2], row[1] - row[2])] for row in monthly]
+    rows = [[*row[:5], per_month.get(row[0], (0, 0))[0], *row[5:], row[2]] for row in monthly]
     _, totals = engine.rows("""
         SELECT count(DISTINCT r.c), count(DISTINCT CASE WHEN k.lifecycle = 'long-lived' THEN r.c END),
                count(DISTINCT CASE WHEN k.lifecycle <> 'long-lived' THEN r.c END), count(DISTINCT r.e),
@@ -45,22 +44,30 @@ def seats(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_CLIEN
     all_clients, long_lived, ephemeral, envs, addresses = totals[0]
     machine_total = engine.scalar("SELECT count(DISTINCT machine) FROM (SELECT unnest(m) AS machine FROM %s r) t"
                                   % sessions)
-    parts = min(long_lived, ephemeral)
     headline = [
         Headline("clients", all_clients, all_clients),
-        Headline("long-lived clients (seats)", long_lived, parts),
-        Headline("ephemeral clients (CI-like or one-off)", ephemeral, parts),
+        Headline("long-lived clients (seats)", long_lived, long_lived),
+        Headline("ephemeral clients (CI-like or one-off)", ephemeral, ephemeral),
         Headline("machines (m/ tokens)", machine_total, all_clients),
         Headline("environments", envs, all_clients),
         Headline("addresses", addresses, all_clients or addresses),
     ]
     table = Table("monthly", "Clients, machines and addresses by month",
                   ["month", "clients", "long_lived_clients", "environments", "addresses", "machines",
-                   "untokened_requests", "_clients", "_addresses", "_parts"], rows,
-                  backing={"untokened_requests": "_addresses", "long_lived_clients": "_parts"})
+                   "untokened_requests", "_clients", "_addresses", "_long_lived"], rows,
+                  backing={"untokened_requests": "_addresses", "long_lived_clients": "_long_lived"})
     notes = [
         "A seat is a long-lived client: one installation seen on %d or more days and in %d or more conda"
         " processes. Ephemeral clients (CI jobs, containers) are counted apart." % (min_days, min_sessions),
         "Machines count distinct m/ tokens; 0 means the organization does not set them.",
     ]
-    return Answer("seats", TITLE, headline, [table], notes)
+    answer = Answer("seats", TITLE, headline, [table], notes)
+    # Long-lived and ephemeral clients add up to the clients, in the headline and in each month, where
+    # the ephemeral ones are not shown but must not be given back either.
+    answer.relations = [total(("h", "clients"), [("h", "long-lived clients (seats)"),
+                                                  ("h", "ephemeral clients (CI-like or one-off)")])]
+    for i, row in enumerate(rows):
+        name = ("ephemeral", row[0])
+        answer.hidden[name] = (row[1] - row[2], row[1] - row[2])
+        answer.relations.append(total(table.cell(i, "clients"), [table.cell(i, "long_lived_clients"), ("x", name)]))
+    return answer
