@@ -6,7 +6,8 @@ the HTML report, the public dataset) is made of answers passed through
 frequency tables:
 
 1. **Primary suppression** (the threshold rule). A value backed by fewer
-   than ``k`` distinct clients is withheld.
+   than ``k`` distinct clients is withheld; a zero that nobody is behind
+   (no client, no address) is not, as it describes no one.
 2. **Secondary suppression** (complementary suppression). An answer
    declares the linear relations between its values: a headline that is the
    sum of a column, the months that add up to a period, the bins of a
@@ -20,7 +21,9 @@ Secondary cells are chosen by Gaussian elimination, the method of Statistics
 Norway's GaussSuppression (Langsrud, 2024): the candidates are visited in
 order of preference, headline totals first and then the largest values, and
 each is published unless publishing it would determine a withheld value, in
-which case it is withheld. So what is lost is the smallest values. A value
+which case it is withheld. So what is lost is the smallest values; zeros
+are never withheld as secondary, as they often are known anyway (the same
+choice as GaussSuppression's default). A value
 derived from others (a share, a mean, a ratio) is withheld when any value it
 is computed from is withheld.
 
@@ -99,7 +102,8 @@ class Problem:
             if key in self.known or value is None:
                 continue
             backing = self.backing.get(key)
-            if backing is not None and backing < self.k:
+            # Nobody behind a zero (no client, no address): it says nothing about anyone.
+            if backing is not None and backing < self.k and not (backing == 0 and _number(value) == 0):
                 status[key] = PRIMARY
         relations, dropped = self._usable()
         for component in _components(relations):
@@ -246,7 +250,10 @@ def _discloses(row, protected, values):
 def _secondary(relations, problem, status):
     """Withhold further cells of one component until no withheld cell is determined by the published ones."""
     cells = {key for terms in relations for key in terms}
-    unknown = {key for key in cells if key not in problem.known}
+    # A zero is never withheld as secondary (a reader often knows it anyway: no clients behind the
+    # addresses without clients); it is published unless it is primary.
+    unknown = {key for key in cells if key not in problem.known and (key in status or key in problem.hidden
+                                                                      or _number(problem.values[key]) != 0)}
     echelon = _Echelon.build(relations, unknown)
     protected = {key for key in unknown if key in status}
     candidates = sorted(unknown - protected - problem.hidden, key=lambda key: (

@@ -68,13 +68,15 @@ def published(answers, min_clients=DEFAULT_MIN_CLIENTS):
 def answer_in(scope, question, min_clients=DEFAULT_MIN_CLIENTS, **options):
     """The answer to ``question`` in an open :class:`Scope`, as published: with its filters, the
     engine's notes about the store and disclosure control applied, together with the questions it
-    shares totals with, so that it is withheld as it is on the report page."""
-    answers = [computed(scope, question, **options)]
-    if min_clients > 1:
-        for other in companions(question, scope.filters, options):
-            accepted = inspect.signature(QUESTIONS[other]).parameters
-            answers.append(computed(scope, other, **{k: v for k, v in options.items() if k in accepted}))
-    return published(answers, min_clients)[0]
+    shares totals with, so that it is withheld exactly as on the report page."""
+    if min_clients <= 1:
+        return published([computed(scope, question, **options)], min_clients)[0]
+    answers = []
+    for name in companions(question, scope.filters, options):
+        accepted = inspect.signature(QUESTIONS[name]).parameters
+        answers.append(computed(scope, name, **(options if name == question else {
+            k: v for k, v in options.items() if k in accepted})))
+    return next(a for a in published(answers, min_clients) if a.question == question)
 
 
 __all__ = [

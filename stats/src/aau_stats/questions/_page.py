@@ -11,8 +11,7 @@ questions asked with the same options and period).
 from ..disclosure import Relation, equal, total
 
 # Questions whose values add up to one another's, and so are protected together.
-COMPANIONS = {"seats": ("lifecycles",), "lifecycles": ("seats",), "installs": ("popularity",),
-              "popularity": ("installs",)}
+FAMILIES = [("clients-per-ip", "lifecycles", "environments", "seats", "activity"), ("installs", "popularity")]
 
 # The same count, shown by several questions.
 SAME = [
@@ -25,9 +24,14 @@ INSTALL_KINDS = ("new_installs", "updates", "redownloads", "first_in_older_env",
 
 
 def companions(question, filters, options):
-    """The questions to protect ``question`` with when it is asked alone."""
+    """The questions to protect ``question`` with when it is asked alone (itself included), in the
+    report's order."""
     out = []
-    for other in COMPANIONS.get(question, ()):
+    family = next((f for f in FAMILIES if question in f), (question,))
+    for other in family:
+        if other == question:
+            out.append(other)
+            continue
         if other == "seats" and filters.org is None and filters.ips is None:
             continue  # seats are only answered for one organization
         if "popularity" in (question, other) and filters.since is None and \

@@ -37,7 +37,8 @@ def clients_per_ip(scope, top=20):
         SELECT CASE WHEN clients = 0 THEN 'none' ELSE {bucket} END AS clients_per_address,
                count(*) AS addresses, sum(clients) AS clients, sum(requests) AS requests,
                sum(naive_visitors) AS naive_visitors,
-               CASE WHEN sum(clients) = 0 THEN count(*) ELSE sum(clients) END AS _clients
+               CASE WHEN sum(clients) = 0 THEN count(*) ELSE sum(clients) END AS _clients,
+               sum(clients) AS _bin_clients
         FROM {per_address} a GROUP BY 1
     """.format(bucket=bucket, per_address=per_address))
     # One pass for the networks and the totals.
@@ -71,8 +72,8 @@ def clients_per_ip(scope, top=20):
     ]
     tables = [
         Table("distribution", "Addresses by number of clients behind them",
-              ["clients_per_address", "addresses", "clients", "requests", "naive_visitors", "_clients"],
-              in_order(distribution, ["none", *labels])),
+              ["clients_per_address", "addresses", "clients", "requests", "naive_visitors", "_clients",
+               "_bin_clients"], in_order(distribution, ["none", *labels]), backing={"clients": "_bin_clients"}),
         Table("addresses", "The %d addresses with the most clients" % int(top),
               ["address", "network", "clients", "environments", "requests", "untokened_requests",
                "naive_visitors", "_clients"], top_rows, labels=2),
@@ -100,6 +101,7 @@ def _relations(tables, labels, complete):
         total(("h", "addresses"), dist.cells("addresses")),
         total(("h", "addresses shared by 2 or more clients"),
               dist.cells("addresses", lambda r: r["clients_per_address"] in shared)),
+        total(("h", "distinct clients"), dist.cells("clients"), conditional=True),  # no client at two addresses
         total(("h", "naive unique visitors (IP + day + user agent)"), dist.cells("naive_visitors"), conditional=True),
         total(("h", "addresses"), networks.cells("addresses"), conditional=True),
     ]

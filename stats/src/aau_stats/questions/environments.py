@@ -91,11 +91,12 @@ def environments(scope):
         Headline("base environments", base, sum(row[3] for row in roles if row[0] == "base")),
         Headline("child environments", envs - base, sum(row[3] for row in roles if row[0] == "child")),
     ]
+    roles = Table("roles", "Base and child environments, by the rule that decided",
+                  ["role", "rule", "environments", "clients", "requests", "downloads", "_clients"], roles, labels=2)
     tables = [
         Table("per_client", "Clients by number of environments",
               ["environments_per_client", "clients", "environments", "_clients"], in_order(per_client, labels)),
-        Table("roles", "Base and child environments, by the rule that decided",
-              ["role", "rule", "environments", "clients", "requests", "downloads", "_clients"], roles, labels=2),
+        roles,
     ]
     notes = [
         "Base or child is derived, first rule that applies: an environment that downloaded conda is base;"
@@ -108,6 +109,21 @@ def environments(scope):
                      " with no environment); they are not counted here." % requests_without_env)
     answer = Answer("environments", TITLE, headline, tables, notes)
     answer.relations, answer.derived = _relations(tables)
+    # Popularity publishes the environments that downloaded conda (each is base, by the first rule) and
+    # python (where none downloaded it after its first process, those created with python).
+    _, published = engine.rows("""
+        SELECT count(DISTINCT CASE WHEN conda_downloads > 0 THEN e END),
+               count(DISTINCT CASE WHEN conda_downloads > 0 THEN c END),
+               count(DISTINCT CASE WHEN python_downloads > 0 THEN e END),
+               count(DISTINCT CASE WHEN python_downloads > 0 THEN c END)
+        FROM {sessions} r WHERE e IS NOT NULL
+    """.format(sessions=sessions))
+    conda_envs, conda_clients, python_envs, python_clients = published[0]
+    for package, rule, envs, backing in (("conda", "conda", conda_envs, conda_clients),
+                                         ("python", "created with python", python_envs, python_clients)):
+        answer.elsewhere[package + " environments"] = (envs, backing)
+        answer.relations.append(total(("x", package + " environments"), roles.cells(
+            "environments", lambda r, rule=rule: r["rule"] == rule), conditional=True))
     return answer
 
 
