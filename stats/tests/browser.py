@@ -42,6 +42,8 @@ class Page:
     failed_requests: list[str] = field(default_factory=list)  # failed or blocked (any non-local URL)
     charts: list[Chart] = field(default_factory=list)
     scroll_width: int = 0  # the document's width: more than the viewport's means a horizontal scroll bar
+    withheld: list[dict] = field(default_factory=list)  # each "suppressed" mark in a headline or table
+    key: str = ""  # the page's legend of withheld values
     screenshot: Path | None = None
 
     @property
@@ -67,6 +69,14 @@ _CHARTS_JS = """() => [...document.querySelectorAll('figure.chart')].map(fig => 
           width: box.width, height: box.height, marks: marks.length,
           suppressed: marks.filter(m => m.classList.contains('suppressed')).length,
           drawn: marks.filter(m => { const b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length};
+})"""
+
+
+_WITHHELD_JS = """() => [...document.querySelectorAll('span.suppressed')].map(s => {
+  const b = s.getBoundingClientRect(), style = getComputedStyle(s);
+  const folded = !!s.closest('details:not([open])');  // a chart's data table, shown on a click
+  return {text: s.textContent, title: s.title, secondary: s.classList.contains('secondary'), folded: folded,
+          visible: !folded && b.width > 0 && b.height > 0 && style.visibility !== 'hidden'};
 })"""
 
 
@@ -108,6 +118,8 @@ def open_in_chromium(html_path: str | os.PathLike, screenshot_path: str | os.Pat
             page.goto(url, wait_until="load")
             result.charts = [Chart(**c) for c in page.evaluate(_CHARTS_JS)]
             result.scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            result.withheld = page.evaluate(_WITHHELD_JS)
+            result.key = page.evaluate("(document.querySelector('p.key') || {innerText: ''}).innerText")
             page.screenshot(path=str(screenshot_path), full_page=True)
         finally:
             browser.close()

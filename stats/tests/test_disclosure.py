@@ -80,6 +80,41 @@ def test_notes_count_primary_and_secondary(populations):
             primary, "" if primary == 1 else "s", secondary)), (question, note)
 
 
+def test_the_report_marks_secondary_cells_and_explains_both(populations, tmp_path):
+    """In Chromium: secondary cells carry the suppressed mark with a tooltip saying why, and the page's
+    legend explains both kinds with the counts of its answers."""
+    import re
+
+    from aau_stats.questions import QUESTIONS, DuckDBEngine, Scope, computed, published
+    from aau_stats.report_builder import write_report
+
+    from browser import open_in_chromium
+
+    db, _, advisories = populations[1]
+    out = write_report(db, tmp_path / "report.html", min_clients=10, advisories=advisories)
+    page = open_in_chromium(out, tmp_path / "report.png")
+    assert page.console_errors == [] and page.page_errors == []
+    secondary = [w for w in page.withheld if w["secondary"]]
+    assert secondary and all(w["text"] == "suppressed" for w in page.withheld)
+    assert all(w["visible"] for w in page.withheld if not w["folded"])
+    assert any(w["visible"] for w in secondary)
+    assert all("would give a suppressed value back" in w["title"] for w in secondary)
+    assert all(w["title"] == "withheld" for w in page.withheld if not w["secondary"])
+    with DuckDBEngine(db) as engine:
+        scope = Scope(engine)
+        answers = published([computed(scope, q, **({"advisories": advisories} if q == "exposure" else {}))
+                             for q in QUESTIONS if q != "seats"], 10)
+    kinds = []
+    for answer in answers:
+        kinds.extend(h.secondary for h in answer.headline if h.suppressed)
+        for table in answer.tables:
+            for row in table.rows:
+                kinds.extend(c in row.secondary for c in row.suppressed)
+    counts = re.search(r"primary: (\d+) .*secondary: (\d+)", page.key)
+    assert counts and (int(counts[1]), int(counts[2])) == (kinds.count(False), kinds.count(True)), page.key
+    assert kinds.count(True) > 0 and "fewer than 10 distinct clients" in page.key
+
+
 def _determined(matrix, unknown, cell):
     """Whether ``cell`` is fixed by the relations (rows of ``matrix``, as dicts) once the cells outside
     ``unknown`` are known: adding the unit row of ``cell`` does not raise the rank."""

@@ -379,7 +379,7 @@ def test_questions_see_a_rotation_stopped_before_the_key_files_rename(tmp_path, 
         return json.loads(to_json(ask("seats", db, Filters.build(org="acme"), min_clients=1)))
 
     before = seats()
-    assert before["headline"][0] == {"label": "clients", "value": 2, "suppressed": False}
+    assert before["headline"][0] == {"label": "clients", "value": 2, "suppressed": False, "secondary": False}
 
     def killed(source, target):
         raise KeyboardInterrupt

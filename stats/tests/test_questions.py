@@ -256,9 +256,9 @@ def test_filters_by_month_channel_and_package(store):
 def test_suppression_marks_values_backed_by_fewer_than_k_clients(store):
     result = answer(store, "clients-per-ip", k=3)
     distribution = {r["clients_per_address"]: r for r in result.table("distribution").records()}
-    assert distribution["3-5"]["clients"] == 6 and distribution["3-5"]["suppressed"] == []
+    assert distribution["3-5"]["addresses"] == 2 and distribution["3-5"]["naive_visitors"] == 14
     assert distribution["none"]["addresses"] is None  # one address, no client
-    assert distribution["none"]["suppressed"] == ["addresses", "clients", "requests", "naive_visitors"]
+    assert distribution["none"]["suppressed"] == ["addresses", "requests", "naive_visitors"]  # its 0 clients are shown
     # Three clients, exactly k, but 6 addresses less 2 shared less these 3 would give back the one
     # suppressed address: withheld as secondary, with its clients (one per address: the same number);
     # and its 5 naive visitors, the smaller of the two the visitors' headline would give back.
@@ -269,7 +269,10 @@ def test_suppression_marks_values_backed_by_fewer_than_k_clients(store):
     assert (published["addresses"], published["addresses shared by 2 or more clients"]) == (6, 2)
     # the mean (9 clients over 6 addresses less the suppressed one) would give it back too
     assert {h.label: h.secondary for h in result.headline}["mean clients per address with tokens"] is True
-    assert "fewer than 3 clients (primary), and 4 more that would give one of them back" in " ".join(result.notes)
+    # and as no client is behind two addresses, the 9 clients less the 6 of "3-5" would give the
+    # single-client bucket's 3 back: those 6 are withheld too. The bucket without clients shows its 0.
+    assert distribution["3-5"]["secondary"] == ["clients"] and distribution["none"]["clients"] == 0
+    assert "fewer than 3 clients (primary), and 5 more that would give one of them back" in " ".join(result.notes)
     default = answer(store, "clients-per-ip", k=10)
     assert {h.label: h.suppressed for h in default.headline}["distinct clients"] is True
     assert len(default.table("distribution").rows) == 3  # suppressed, never dropped
@@ -401,7 +404,8 @@ def test_report_opens_offline_in_chromium_with_every_chart_drawn(store, tmp_path
     for chart in page.charts:
         assert chart.width > 200 and chart.height > 100, chart.id
         assert chart.empty or chart.drawn == chart.marks > 0, chart.id
-    # k = 3: the three single-client addresses' bucket is shown, the address without clients is not.
+    # k = 3: the bucket of the shared addresses is shown; the address without clients is not, nor (as
+    # secondary) the single-client addresses' bucket, which with the totals would give it back.
     assert not any(chart.empty for chart in page.charts if chart.id.startswith("clients-per-ip"))
     assert any(chart.suppressed for chart in page.charts if chart.id.startswith("clients-per-ip"))
 

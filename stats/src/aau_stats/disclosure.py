@@ -17,15 +17,15 @@ frequency tables:
    linear combination, and not by a sum of withheld counts that is known to
    be zero (counts are never negative).
 
-Secondary cells are chosen by Gaussian elimination, the method of Statistics
-Norway's GaussSuppression (Langsrud, 2024): the candidates are visited in
-order of preference, headline totals first and then the largest values, and
-each is published unless publishing it would determine a withheld value, in
-which case it is withheld. So what is lost is the smallest values; zeros
-are never withheld as secondary, as they often are known anyway (the same
-choice as GaussSuppression's default). A value
-derived from others (a share, a mean, a ratio) is withheld when any value it
-is computed from is withheld.
+Secondary cells are chosen by Gaussian elimination, the algorithm of
+Langsrud (2024) that Statistics Norway's GaussSuppression implements: the
+candidates are visited in order of preference, headline totals first and
+then the largest values, and each is published unless publishing it would
+determine a withheld value, in which case it is withheld. So what is lost
+is the smallest values. Zeros are never withheld as secondary, as they are
+often known anyway (GaussSuppression leaves this to a choice). A value
+derived from others (a share, a mean, a ratio) is withheld when any value
+it is computed from is withheld.
 
 The relations are exact rational arithmetic over the values as computed;
 a declared relation that does not hold on them is not one an attacker can
