@@ -146,6 +146,12 @@ def _add_questions(commands):
                                   " that merge (standard error 0.81 %%)")
             sub.add_argument("--start-month", metavar="YYYY-MM", help="from this month")
             sub.add_argument("--end-month", metavar="YYYY-MM", help="to this month (inclusive)")
+    publish = commands.add_parser("publish", parents=[common], help="write the public dataset: condastats' layout"
+                                  " (anaconda-package-data), with distinct clients and CI split out")
+    publish.add_argument("--out", required=True, metavar="DIR", help="the dataset's folder")
+    publish.add_argument("--source", action="append", default=[], metavar="CHANNEL=SOURCE",
+                         help="name a channel's data_source (repeatable; defaults: anaconda for the defaults"
+                              " channels, conda-forge, bioconda)")
     report = commands.add_parser("report", parents=[common], help="every answer in one offline HTML page")
     report.add_argument("--out", default="aau-stats-report.html", metavar="FILE",
                         help="the HTML file to write (default %(default)s)")
@@ -277,6 +283,28 @@ def _report(args, db):
     return 0
 
 
+def _publish(args, db):
+    from .publish import PublishError, publish
+
+    sources = {}
+    for item in args.source:
+        channel, _, source = item.partition("=")
+        if not channel or not source:
+            return _fail("--source %r: give CHANNEL=SOURCE (conda-forge=conda-forge)" % item)
+        sources[channel] = source
+    if args.engine == "spark" or args.parquet:
+        return _fail("publish: --engine spark and --parquet are not supported yet; publish from the DuckDB store")
+    if not Path(db).exists():
+        return _fail("%s: no store there (run aau-stats ingest first)" % db)
+    try:
+        done = publish(db, args.out, _filters(args), min_clients=args.min_clients, sources=sources)
+    except PublishError as exc:
+        return _fail(exc)
+    sys.stdout.write("published version %d to %s: %d files written, %d unchanged, %d values withheld\n" % (
+        done["version"], args.out, len(done["written"]), len(done["unchanged"]), done["withheld"]))
+    return 0
+
+
 def _simulate(args):
     from .simulate import Config, simulate
 
@@ -394,6 +422,11 @@ def _run(args):
         return _simulate(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "publish":
+        try:
+            return _publish(args, db)
+        except QuestionError as exc:
+            return _fail(exc)
     if args.command in QUESTION_HELP or args.command == "report":
         try:
             return (_report if args.command == "report" else _answer)(args, db)

@@ -1,0 +1,287 @@
+"""The public dataset: anaconda-package-data's layout, which condastats reads, with the tokens' columns.
+
+``conda/hourly/YYYY/MM/YYYY-MM-DD.parquet`` and
+``conda/monthly/YYYY/YYYY-MM.parquet`` (snappy Parquet), each row one
+``data_source``, ``time``, ``pkg_name``, ``pkg_version``, ``pkg_platform``
+and ``pkg_python``, with condastats' raw download ``counts`` and, from the
+tokens: ``clients`` and ``environments`` (distinct), ``new_installs``,
+``updates`` and ``redownloads``, ``ci_counts`` and ``ci_clients`` (CI-like
+clients, as :mod:`aau_stats.questions.lifecycles` decides), and
+``tokened_counts`` (downloads that carried an environment token:
+``new_installs + updates + redownloads``). Monthly values are computed over
+the month, never summed from the hours (distinct counts do not add up).
+
+Every value passes through :mod:`aau_stats.disclosure`: backed by fewer than
+``k`` distinct clients (addresses for downloads without tokens), it is null,
+and so is any value that, with the published ones, would give a null one
+back (an hour of a month whose other hours and total are published, say).
+
+Publishing is atomic: the files of a new version are written into
+``.versions/N`` (files whose content did not change are hard links to the
+previous version's), and ``conda`` is a symbolic link swapped in one
+``rename``. A reader, or a ``kill -9``, sees the previous dataset or the
+new one, whole.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from . import __version__
+from .disclosure import Problem, Relation
+from .files import write_atomically
+from .questions import DuckDBEngine, Scope
+from .questions._sql import DOWNLOAD
+from .questions.lifecycles import classified_sql
+from .questions.popularity import BY
+
+DEFAULT_SOURCES = {"defaults": "anaconda", "main": "anaconda", "pkgs/main": "anaconda", "pkgs/r": "anaconda",
+                   "pkgs/msys2": "anaconda", "anaconda": "anaconda", "r": "anaconda", "free": "anaconda",
+                   "pkgs/free": "anaconda", "conda-forge": "conda-forge", "bioconda": "bioconda"}
+LABELS = ("data_source", "time", "pkg_name", "pkg_version", "pkg_platform", "pkg_python")
+VALUES = ("counts", "clients", "environments", "new_installs", "updates", "redownloads", "ci_counts", "ci_clients",
+          "tokened_counts")
+ADDITIVE = ("counts", "new_installs", "updates", "redownloads", "ci_counts", "tokened_counts")
+SCHEMA = {
+    "data_source": ("string", "the channel, as anaconda-package-data names it (anaconda for the defaults)"),
+    "time": ("timestamp (UTC, the hour) in hourly files; string YYYY-MM in monthly files", "when"),
+    "pkg_name": ("string", "the package"),
+    "pkg_version": ("string", "its version"),
+    "pkg_platform": ("string", "the subdir (linux-64, noarch, ...)"),
+    "pkg_python": ("string", "the Python of the build (3.11 from py311...), or none"),
+    "counts": ("int64", "downloads: successful package GETs, as anaconda-package-data counts them"),
+    "clients": ("int64", "distinct c/ tokens among them"),
+    "environments": ("int64", "distinct e/ tokens among them"),
+    "new_installs": ("int64", "first download of the package in its environment"),
+    "updates": ("int64", "first download of a version or build the environment had not had, after another"),
+    "redownloads": ("int64", "a version and build the environment had downloaded before"),
+    "ci_counts": ("int64", "downloads by CI-like clients"),
+    "ci_clients": ("int64", "distinct CI-like clients"),
+    "tokened_counts": ("int64", "downloads that carried an environment token (new_installs + updates + redownloads)"),
+}
+
+
+class PublishError(Exception):
+    """A dataset that cannot be written as asked; the message names the input."""
+
+
+def _source_sql(sources):
+    whens = " ".join("WHEN channel = '%s' THEN '%s'" % (k.replace("'", "''"), v.replace("'", "''"))
+                     for k, v in sources.items())
+    return "CASE %s ELSE coalesce(channel, 'unknown') END" % whens if whens else "coalesce(channel, 'unknown')"
+
+
+def _rows_sql(scope, sources):
+    """Every download in scope with its labels, its kind (new, update, redownload) and whether its client is CI-like."""
+    engine = scope.engine
+    classified = engine.keep(classified_sql(scope, "c", 2, 2))
+    history = scope.requests(time=False)
+    return """
+        WITH d AS (SELECT * FROM {history} r WHERE {download}),
+        ranked AS (
+            SELECT ts, day, channel, name, version, build, subdir, c, e, ip,
+                   CASE WHEN e IS NULL THEN NULL
+                        WHEN row_number() OVER (PARTITION BY e, name ORDER BY ts, version, build) = 1 THEN 'new'
+                        WHEN row_number() OVER (PARTITION BY e, name, version, build ORDER BY ts) = 1 THEN 'update'
+                        ELSE 'redownload' END AS how
+            FROM d)
+        SELECT {source} AS data_source, date_trunc('hour', ts) AS hour, substr(CAST(day AS VARCHAR), 1, 7) AS month,
+               day, name AS pkg_name, version AS pkg_version, {platform} AS pkg_platform, {python} AS pkg_python,
+               r.c, e, ip, how, CASE WHEN k.lifecycle = 'ci-like' THEN r.c END AS ci
+        FROM ranked r LEFT JOIN {classified} k ON k.id = r.c
+        WHERE {window}
+    """.format(history=history, download=DOWNLOAD, source=_source_sql(sources), platform=BY["platform"][1],
+               python=BY["python"][1], classified=classified, window=" AND ".join(scope.time_conditions()) or "TRUE")
+
+
+def _grouped_sql(rows, time):
+    return """
+        SELECT data_source, {time} AS time, pkg_name, pkg_version, pkg_platform, pkg_python,
+               count(*) AS counts, count(DISTINCT c) AS clients, count(DISTINCT e) AS environments,
+               count(CASE WHEN how = 'new' THEN 1 END) AS new_installs,
+               count(CASE WHEN how = 'update' THEN 1 END) AS updates,
+               count(CASE WHEN how = 'redownload' THEN 1 END) AS redownloads,
+               count(ci) AS ci_counts, count(DISTINCT ci) AS ci_clients, count(e) AS tokened_counts,
+               count(DISTINCT coalesce(c, ip)) AS _sources, count(DISTINCT ci) AS _ci, min(month) AS _month,
+               min(day) AS _day
+        FROM {rows} d GROUP BY ALL ORDER BY 1, 2, 3, 4, 5, 6
+    """.format(time=time, rows=rows)
+
+
+def _backing(column):
+    return {"counts": "_sources", "ci_counts": "_ci", "ci_clients": "_ci"}.get(column, "clients")
+
+
+def _protect(hourly, monthly, columns, k):
+    """The cells to null: ``{(file kind, row index, column)}``, primary and secondary, over the hours and
+    the months together (a month's additive values are the sums of its hours')."""
+    if k <= 1:
+        return set()
+    index = {c: i for i, c in enumerate(columns)}
+    problem = Problem(k)
+    keys = {}
+    for kind, rows in (("m", monthly), ("h", hourly)):
+        for n, row in enumerate(rows):
+            for column in VALUES:
+                problem.cell((kind, n, column), row[index[column]], row[index[_backing(column)]],
+                             headline=kind == "m")
+            problem.relations.append(Relation([((kind, n, "tokened_counts"), 1), ((kind, n, "new_installs"), -1),
+                                               ((kind, n, "updates"), -1), ((kind, n, "redownloads"), -1)]))
+            key = (*(row[index[c]] for c in LABELS if c != "time"), row[index["_month"]])
+            keys.setdefault(key, {"m": [], "h": []})[kind].append(n)
+    for parts in keys.values():
+        for month in parts["m"]:
+            for column in ADDITIVE:
+                problem.relations.append(Relation([(("m", month, column), 1),
+                                                   *((("h", n, column), -1) for n in parts["h"])]))
+    status, _ = problem.solve()
+    return set(status)
+
+
+def _digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
+    """Write the dataset of the store at ``db`` into ``out``; return a summary dict.
+
+    ``sources``: more ``{channel: data_source}`` names (over :data:`DEFAULT_SOURCES`).
+    """
+    out = Path(out)
+    mapping = {**DEFAULT_SOURCES, **(sources or {})}
+    if out.exists() and not out.is_dir():
+        raise PublishError("%s: not a folder" % out)
+    out.mkdir(parents=True, exist_ok=True)
+    with engine or DuckDBEngine(db) as engine:
+        scope = Scope(engine, filters)
+        rows = engine.keep(_rows_sql(scope, mapping))
+        columns, hourly = engine.rows(_grouped_sql(rows, "hour"))
+        _, monthly = engine.rows(_grouped_sql(rows, "month"))
+        span = engine.rows("SELECT min(day), max(day), count(*) FROM %s r" % scope.requests())[1][0]
+        tokened = engine.scalar("SELECT count(*) FROM %s d WHERE e IS NOT NULL" % rows)
+        downloads = engine.scalar("SELECT count(*) FROM %s d" % rows)
+        accounting = _accounting(engine)
+        withheld = _protect(hourly, monthly, columns, min_clients)
+        versions = out / ".versions"
+        versions.mkdir(exist_ok=True)
+        previous = _current(out)
+        number = 1 + max([int(p.name) for p in versions.iterdir() if p.name.isdigit()], default=0)
+        staging = versions / (".%d.partial" % number)
+        if staging.exists():
+            shutil.rmtree(staging)
+        written, kept = [], []
+        for kind, table, part in (("h", hourly, "_day"), ("m", monthly, "_month")):
+            by_file = {}
+            for n, row in enumerate(table):
+                by_file.setdefault(row[columns.index(part)], []).append(n)
+            for when, members in sorted(by_file.items()):
+                relative = _relative(kind, when)
+                target = staging / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_parquet(engine, columns, [table[n] for n in members], [(kind, n) for n in members],
+                               withheld, kind, target)
+                old = previous / relative if previous else None
+                if old is not None and old.exists() and _same_rows(engine, old, target):
+                    target.unlink()
+                    os.link(old, target)
+                    kept.append(relative)
+                else:
+                    written.append(relative)
+    final = versions / str(number)
+    os.rename(staging, final)
+    link = out / ".conda.new"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(Path(".versions") / str(number) / "conda", link)
+    _describe(out, final, columns, span, min_clients, mapping, downloads, tokened, accounting, written, kept,
+              len(withheld))
+    os.replace(link, out / "conda")
+    for old in versions.iterdir():  # readers of the version before this one are done with it by now
+        if old.name.isdigit() and int(old.name) < number - 1:
+            shutil.rmtree(old, ignore_errors=True)
+    return {"written": written, "unchanged": kept, "withheld": len(withheld), "version": number,
+            "hourly_rows": len(hourly), "monthly_rows": len(monthly)}
+
+
+def _current(out):
+    link = out / "conda"
+    if link.is_symlink():
+        return (out / os.readlink(link)).parent
+    return None
+
+
+def _relative(kind, when):
+    if kind == "h":
+        return Path("conda", "hourly", "%04d" % when.year, "%02d" % when.month, "%s.parquet" % when.isoformat())
+    return Path("conda", "monthly", when[:4], "%s.parquet" % when)
+
+
+def _write_parquet(engine, columns, rows, keys, withheld, kind, target):
+    """One file, with the withheld cells null, through DuckDB's writer (snappy)."""
+    index = {c: i for i, c in enumerate(columns)}
+    data = []
+    for (kind_, n), row in zip(keys, rows):
+        data.append([row[index[c]] for c in LABELS] + [None if (kind_, n, c) in withheld else row[index[c]]
+                                                        for c in VALUES])
+    time_type = "TIMESTAMP" if kind == "h" else "VARCHAR"
+    table = engine.lookup([(c, time_type if c == "time" else "VARCHAR") for c in LABELS]
+                          + [(c, "BIGINT") for c in VALUES], data)
+    engine.con.execute("COPY (SELECT * FROM %s ORDER BY ALL) TO '%s' (FORMAT parquet, COMPRESSION snappy)"
+                       % (table, str(target).replace("'", "''")))
+
+
+def _same_rows(engine, old, new):
+    query = "SELECT md5(string_agg(CAST(t AS VARCHAR), '|' ORDER BY CAST(t AS VARCHAR))) FROM read_parquet('%s') t"
+    return engine.scalar(query % str(old).replace("'", "''")) == engine.scalar(query % str(new).replace("'", "''"))
+
+
+def _accounting(engine):
+    """Per day: the requests stored."""
+    return engine.rows("SELECT day, count(*) FROM requests GROUP BY 1 ORDER BY 1")[1]
+
+
+def _describe(out, final, columns, span, k, mapping, downloads, tokened, accounting, written, kept, withheld):
+    """The dataset's README, schema, changelog and known issues, kept up to date by each publish."""
+    first, last, requests = span
+    schema = {"layout": {"hourly": "conda/hourly/YYYY/MM/YYYY-MM-DD.parquet",
+                         "monthly": "conda/monthly/YYYY/YYYY-MM.parquet"},
+              "compression": "snappy", "min_clients": k,
+              "columns": {c: {"type": t, "meaning": m} for c, (t, m) in SCHEMA.items()},
+              "additive": list(ADDITIVE),
+              "not_additive": ["clients", "environments", "ci_clients"],
+              "note": "monthly values are computed over the month; distinct counts are not sums of the hours'",
+              "data_source": mapping}
+    write_atomically(out / "schema.json", json.dumps(schema, indent=2) + "\n")
+    coverage = 100.0 * tokened / downloads if downloads else 0.0
+    readme = ["# conda downloads, with anonymous usage tokens", "",
+              "The layout and columns of anaconda-package-data, which condastats reads; published by aau-stats %s"
+              " from %s to %s (%s requests, %s downloads)." % (__version__, first, last, "{:,}".format(requests),
+                                                               "{:,}".format(downloads)), "",
+              "## Columns", ""]
+    readme += ["- `%s` (%s): %s" % (c, t, m) for c, (t, m) in SCHEMA.items()]
+    readme += ["", "Monthly files are computed over the month: `clients`, `environments` and `ci_clients` are"
+               " distinct counts and are not the sums of the hours'.", "",
+               "## Privacy", "",
+               "A value backed by fewer than %d distinct clients (distinct addresses for downloads without"
+               " tokens) is null, and so is any value that, with the published ones, would give a null one back"
+               " by subtraction (secondary suppression). No token, address or pseudonym is in any file." % k, "",
+               "## Coverage", "",
+               "%.1f %% of the downloads carried an environment token (`tokened_counts` over `counts`); the"
+               " new columns describe those only." % coverage, ""]
+    write_atomically(out / "README.md", "\n".join(readme))
+    log = out / "CHANGELOG.md"
+    previous = log.read_text() if log.exists() else "# Changelog\n\n"
+    entry = "- %s: version %s, %d files written, %d unchanged, %d values withheld (k = %d).\n" % (
+        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), final.name, len(written),
+        len(kept), withheld, k)
+    write_atomically(log, previous + entry)
+    days = [d for d, _ in accounting]
+    gaps = []
+    for a, b in zip(days, days[1:]):
+        if (b - a).days > 1:
+            gaps.append("- no requests from %s to %s" % (a + datetime.timedelta(days=1), b - datetime.timedelta(days=1)))
+    known = ["# Known issues", "", "## Gaps in the logs", ""] + (gaps or ["- none"]) + [""]
+    write_atomically(out / "KNOWN_ISSUES.md", "\n".join(known))

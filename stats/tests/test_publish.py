@@ -1,0 +1,165 @@
+"""The public dataset: condastats, unchanged, reads what ``aau-stats publish`` writes, and its numbers are ours."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+from aau_stats import cli
+from aau_stats.ingest import ingest
+from aau_stats.questions import Filters, ask
+from aau_stats.simulate import Config, simulate
+
+condastats = pytest.importorskip("condastats", reason="condastats is not installed (pip install -r requirements/dev.txt)")
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    truth = simulate(Config(seed=4, days=40), out)
+    db = out / "store.duckdb"
+    ingest([str(out / "access.log")], db)
+    return out, db, truth
+
+
+def published(db, out, *args):
+    assert cli.main(["--db", str(db), "publish", "--out", str(out), *args]) == 0
+
+
+@pytest.fixture(scope="module")
+def exact(population, tmp_path_factory):
+    _, db, _ = population
+    out = tmp_path_factory.mktemp("dataset")
+    published(db, out, "--min-clients", "1")
+    return out
+
+
+@pytest.fixture
+def read_from(monkeypatch):
+    import condastats._core as core
+
+    def point(dataset):
+        monkeypatch.setattr(core, "_S3_BASE", str(Path(dataset) / "conda" / "monthly"))
+        monkeypatch.setattr(core, "_S3_OPTS", {})
+    return point
+
+
+def ours(db, by=(), monthly=False, **filters):
+    answer = ask("popularity", db, Filters.build(**filters), min_clients=1, packages=["numpy", "requests"],
+                 by=list(by), monthly=monthly)
+    labels = answer.table("popularity").columns[:answer.table("popularity").labels]
+    return {tuple(r[c] for c in labels): r["counts"] for r in answer.table("popularity").records()}
+
+
+def theirs(series):
+    return {(k if isinstance(k, tuple) else (k,)): int(v) for k, v in series.items() if v}
+
+
+@pytest.mark.parametrize("query,by", [("overall", ()), ("pkg_platform", ("platform",)), ("data_source", ("source",)),
+                                      ("pkg_version", ("version",)), ("pkg_python", ("python",))])
+def test_condastats_reads_the_dataset_and_its_counts_are_ours(population, exact, read_from, query, by):
+    _, db, _ = population
+    read_from(exact)
+    function = getattr(condastats, query)
+    assert theirs(function(["numpy", "requests"])) == ours(db, by)
+    assert theirs(function(["numpy", "requests"], month="2026-10")) == ours(db, by, month="2026-10")
+    assert theirs(function(["numpy", "requests"], start_month="2026-10", end_month="2026-11")) == ours(db, by)
+    monthly = theirs(function(["numpy", "requests"], monthly=True))
+    # condastats orders a monthly key (package, time, dimension); popularity (package, dimension, time)
+    mine = {(k[0], k[-1], *k[1:-1]): v for k, v in ours(db, by, monthly=True).items()}
+    assert monthly == mine and len({k[1] for k in monthly}) == 2  # October and November
+
+
+def test_the_new_columns_equal_the_simulations_truth(population, exact):
+    out, _, truth = population
+    monthly = duckdb.sql("SELECT pkg_name, sum(new_installs), sum(updates), sum(redownloads), sum(counts),"
+                         " sum(tokened_counts) FROM read_parquet('%s/conda/monthly/*/*.parquet') GROUP BY 1"
+                         % exact).fetchall()
+    found = {name: [n, u, r] for name, n, u, r, _, _ in monthly}
+    assert {k: v for k, v in found.items() if any(v)} == {k: v for k, v in truth["answers"]["installs"].items()
+                                                          if any(v)}
+    assert {name: c for name, *_, c, _ in monthly} == truth["answers"]["package_downloads"]
+    assert all(t == n + u + r for _, n, u, r, _, t in monthly)
+    # CI: the downloads of the clients the simulation ran as CI jobs, counted from the log itself
+    kinds = truth["tokens"]["clients"]
+    ci = Counter()
+    for line in (out / "access.log").read_text().splitlines():
+        match = re.search(r'"GET /[^ ]+/([^/ ]+)-[^-/ ]+-[^-/ ]+\.(?:conda|tar\.bz2) HTTP/1\.1" 200 .* c/(\S+)', line)
+        if match and kinds.get(match[2]) == "ci":
+            ci[match[1]] += 1
+    ci_counts = duckdb.sql("SELECT pkg_name, sum(ci_counts) FROM read_parquet('%s/conda/monthly/*/*.parquet')"
+                           " GROUP BY 1 HAVING sum(ci_counts) > 0" % exact).fetchall()
+    assert dict(ci_counts) == dict(ci) and sum(ci.values()) > 100
+
+
+def test_schema_and_layout(exact):
+    files = sorted(str(p.relative_to(exact)) for p in exact.glob("conda/**/*.parquet"))
+    assert "conda/monthly/2026/2026-10.parquet" in files and "conda/hourly/2026/10/2026-10-01.parquet" in files
+    hourly = duckdb.sql("DESCRIBE SELECT * FROM '%s/conda/hourly/2026/10/2026-10-01.parquet'" % exact).fetchall()
+    assert [(c, t) for c, t, *_ in hourly][:7] == [
+        ("data_source", "VARCHAR"), ("time", "TIMESTAMP"), ("pkg_name", "VARCHAR"), ("pkg_version", "VARCHAR"),
+        ("pkg_platform", "VARCHAR"), ("pkg_python", "VARCHAR"), ("counts", "BIGINT")]
+    meta = duckdb.sql("SELECT DISTINCT compression FROM parquet_metadata('%s/conda/monthly/2026/2026-10.parquet')"
+                      % exact).fetchall()
+    assert meta == [("SNAPPY",)]
+    schema = json.loads((exact / "schema.json").read_text())
+    assert set(schema["columns"]) == {c for c, *_ in hourly} and "clients" in schema["not_additive"]
+    for name in ("README.md", "CHANGELOG.md", "KNOWN_ISSUES.md"):
+        assert (exact / name).read_text().strip()
+
+
+def test_no_raw_token_or_address_in_any_file(population, exact):
+    out, _, _ = population
+    text = (out / "access.log").read_text()
+    secrets = set(re.findall(r"\b[csem]/([A-Za-z0-9_-]{22})\b", text)) | set(re.findall(r"^(\S+) - -", text, re.M))
+    assert len(secrets) > 100
+    for path in exact.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [s for s in secrets if s.encode() in data], path
+
+
+def test_suppressed_cells_are_null_and_none_comes_back(population, tmp_path):
+    _, db, _ = population
+    published(db, tmp_path, "--min-clients", "10")
+    rows = duckdb.sql("SELECT * FROM read_parquet('%s/conda/monthly/*/*.parquet')" % tmp_path).fetchall()
+    nulls = sum(v is None for row in rows for v in row[6:])
+    assert nulls > 0
+    for row in rows:  # clients below 10: every value of the row is null
+        if row[7] is not None:
+            assert row[7] >= 10
+
+
+def test_publishing_again_rewrites_only_what_changed(population, tmp_path):
+    _, db, _ = population
+    published(db, tmp_path, "--min-clients", "1")
+    first = (tmp_path / "conda").resolve()
+    published(db, tmp_path, "--min-clients", "1")
+    second = (tmp_path / "conda").resolve()
+    assert first != second
+    same = [p for p in second.rglob("*.parquet") if os.path.samefile(p, first / p.relative_to(second))]
+    assert len(same) == len(list(second.rglob("*.parquet"))) > 30  # nothing changed: every file is the old one
+    assert "0 files written" in (tmp_path / "CHANGELOG.md").read_text().splitlines()[-1].replace(
+        "version 2, ", "")
+
+
+def test_a_kill_during_publish_leaves_the_previous_dataset_whole(population, tmp_path):
+    _, db, _ = population
+    published(db, tmp_path, "--min-clients", "1")
+    before = duckdb.sql("SELECT sum(counts) FROM read_parquet('%s/conda/**/*.parquet')" % tmp_path).fetchall()
+    for delay in (0.5, 1.5, 3.0, 5.0):
+        child = subprocess.Popen([sys.executable, "-m", "aau_stats", "--db", str(db), "publish", "--out", str(tmp_path),
+                                  "--min-clients", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        assert child.wait() == -signal.SIGKILL  # killed, not finished
+        after = duckdb.sql("SELECT sum(counts) FROM read_parquet('%s/conda/**/*.parquet')" % tmp_path).fetchall()
+        assert after == before
+    published(db, tmp_path, "--min-clients", "1")  # and the next publish goes through
