@@ -163,3 +163,35 @@ def test_a_kill_during_publish_leaves_the_previous_dataset_whole(population, tmp
         after = duckdb.sql("SELECT sum(counts) FROM read_parquet('%s/conda/**/*.parquet')" % tmp_path).fetchall()
         assert after == before
     published(db, tmp_path, "--min-clients", "1")  # and the next publish goes through
+
+
+def cli_json(*args):
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(list(args)) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.parametrize("options", [[], ["--by", "version"], ["--by", "platform", "--by", "python", "--monthly"],
+                                     ["--month", "2026-11", "--by", "source"]])
+def test_popularity_from_the_dataset_equals_the_store(population, exact, options):
+    _, db, _ = population
+    store = cli_json("--db", str(db), "popularity", "numpy", "requests", "--json", "--min-clients", "1", *options)
+    dataset = cli_json("popularity", "numpy", "requests", "--json", "--dataset", str(exact), *options)
+
+    def counts(data):
+        table = next(iter(data["tables"].values()))
+        labels = [c for c in table["columns"] if c.startswith("pkg_") or c in ("time", "data_source")]
+        return {tuple(r[c] for c in labels): r["counts"] for r in table["rows"]}
+
+    assert counts(dataset) == counts(store) and counts(store)
+    assert dataset["headline"][0]["value"] == store["headline"][0]["value"]
+
+
+def test_popularity_from_a_dataset_that_is_not_one(tmp_path, capsys):
+    assert cli.main(["popularity", "--dataset", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "not a published dataset" in err and err.count("\n") == 1

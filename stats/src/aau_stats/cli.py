@@ -146,6 +146,9 @@ def _add_questions(commands):
                                   " that merge (standard error 0.81 %%)")
             sub.add_argument("--start-month", metavar="YYYY-MM", help="from this month")
             sub.add_argument("--end-month", metavar="YYYY-MM", help="to this month (inclusive)")
+            sub.add_argument("--dataset", metavar="PATH_OR_URL",
+                             help="answer from a published dataset (aau-stats publish) instead of a store:"
+                                  " a folder, https:// or s3://")
     publish = commands.add_parser("publish", parents=[common], help="write the public dataset: condastats' layout"
                                   " (anaconda-package-data), with distinct clients and CI split out")
     publish.add_argument("--out", required=True, metavar="DIR", help="the dataset's folder")
@@ -254,8 +257,15 @@ def _parquet_engine(args, db):
 def _answer(args, db):
     from .output import print_answer, to_csv, to_json
 
-    engine = _parquet_engine(args, db)
-    if engine is not None:
+    engine = _parquet_engine(args, db) if not getattr(args, "dataset", None) else None
+    if getattr(args, "dataset", None):
+        from .questions.dataset import popularity_from_dataset
+
+        filters = _filters(args)
+        answer = popularity_from_dataset(args.dataset, args.packages, args.by, args.monthly,
+                                         filters.since.isoformat()[:7] if filters.since else None,
+                                         filters.until.isoformat()[:7] if filters.until else None)
+    elif engine is not None:
         with engine:
             answer = ask(args.command, None, _filters(args), min_clients=args.min_clients, engine=engine,
                          **_options(args))

@@ -253,7 +253,9 @@ def _describe(out, final, columns, span, k, mapping, downloads, tokened, account
               "additive": list(ADDITIVE),
               "not_additive": ["clients", "environments", "ci_clients"],
               "note": "monthly values are computed over the month; distinct counts are not sums of the hours'",
-              "data_source": mapping}
+              "data_source": mapping,
+              "months": sorted({str(p.stem) for p in final.glob("conda/monthly/*/*.parquet")}),
+              "days": sorted({str(p.stem) for p in final.glob("conda/hourly/*/*/*.parquet")})}
     write_atomically(out / "schema.json", json.dumps(schema, indent=2) + "\n")
     coverage = 100.0 * tokened / downloads if downloads else 0.0
     readme = ["# conda downloads, with anonymous usage tokens", "",
