@@ -152,17 +152,24 @@ def test_publishing_again_rewrites_only_what_changed(population, tmp_path):
 
 def test_a_kill_during_publish_leaves_the_previous_dataset_whole(population, tmp_path):
     _, db, _ = population
-    published(db, tmp_path, "--min-clients", "1")
-    before = duckdb.sql("SELECT sum(counts) FROM read_parquet('%s/conda/**/*.parquet')" % tmp_path).fetchall()
-    for delay in (0.5, 1.5, 3.0, 5.0):
-        child = subprocess.Popen([sys.executable, "-m", "aau_stats", "--db", str(db), "publish", "--out", str(tmp_path),
-                                  "--min-clients", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+    command = [sys.executable, "-m", "aau_stats", "--db", str(db), "publish", "--out", str(tmp_path),
+               "--min-clients", "1"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    whole = time.perf_counter() - started
+    query = "SELECT count(*), sum(counts) FROM read_parquet('%s/conda/**/*.parquet')" % tmp_path
+    before = duckdb.sql(query).fetchall()
+    killed = 0
+    for share in (0.2, 0.4, 0.6, 0.75, 0.9):
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(whole * share)
         child.send_signal(signal.SIGKILL)
-        assert child.wait() == -signal.SIGKILL  # killed, not finished
-        after = duckdb.sql("SELECT sum(counts) FROM read_parquet('%s/conda/**/*.parquet')" % tmp_path).fetchall()
-        assert after == before
-    published(db, tmp_path, "--min-clients", "1")  # and the next publish goes through
+        killed += child.wait() == -signal.SIGKILL
+        assert duckdb.sql(query).fetchall() == before  # the previous version, or the new one: the same data
+        assert (tmp_path / "conda").resolve().is_dir()
+    assert killed >= 3
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # and the next publish goes through
+    assert duckdb.sql(query).fetchall() == before
 
 
 def cli_json(*args):
