@@ -105,9 +105,17 @@ class Problem:
             # Nobody behind a zero (no client, no address): it says nothing about anyone.
             if backing is not None and backing < self.k and not (backing == 0 and _number(value) == 0):
                 status[key] = PRIMARY
-        relations, dropped = self._usable()
-        for component in _components(relations):
-            _secondary(component, self, status)
+        dropped = 0
+        # Only a component with something to protect needs the elimination (and its relations checked).
+        raw = [dict(r.terms) for r in self.relations]
+        relation_of = {id(terms): r for terms, r in zip(raw, self.relations)}
+        for component in _components([terms for terms in raw if terms]):
+            if not any(key in status for terms in component for key in terms):
+                continue
+            relations, lost = self._usable([relation_of[id(terms)] for terms in component])
+            dropped += lost
+            for part in _components(relations):
+                _secondary(part, self, status)
         # Derived values last: a share of a withheld count is withheld; repeat for chains.
         changed = True
         while changed:
@@ -118,14 +126,15 @@ class Problem:
                     changed = True
         return status, dropped
 
-    def _usable(self):
+    def _usable(self, relations=None):
         """The relations over known values that hold exactly; and how many unconditional ones did not."""
         usable, dropped = [], 0
-        for relation in self.relations:
+        for relation in self.relations if relations is None else relations:
             terms = {}
             for key, coefficient in relation.terms:
                 if key in self.values:
-                    terms[key] = terms.get(key, 0) + Fraction(coefficient)
+                    terms[key] = terms.get(key, 0) + (coefficient if isinstance(coefficient, int)
+                                                      else Fraction(coefficient))
             terms = {key: c for key, c in terms.items() if c}
             values = [_number(self.values[key]) for key in terms]
             if len(terms) < 2 or any(v is None for v in values):
@@ -138,10 +147,11 @@ class Problem:
 
 
 def _number(value):
+    """A value as exact arithmetic has it: an int stays an int (fast), a float or decimal a Fraction."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, Fraction)):
-        return Fraction(value)
+        return value
     if isinstance(value, (float, decimal.Decimal)):
         return Fraction(value)
     return None
@@ -195,7 +205,7 @@ class _Echelon:
         """Add ``row`` (reduced against the pivots) as row ``n``, pivoting on its first cell."""
         pivot = next(iter(row))
         scale = row[pivot]
-        row = {key: c / scale for key, c in row.items()}
+        row = {key: c * scale if scale in (1, -1) else Fraction(c) / scale for key, c in row.items()}
         for other in list(others):
             if other != n and pivot in self.rows[other]:
                 self.rows[other] = _minus(self.rows[other], row, self.rows[other][pivot])
