@@ -24,7 +24,6 @@ new one, whole.
 """
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -141,10 +140,6 @@ def _protect(hourly, monthly, columns, k):
                                                    *((("h", n, column), -1) for n in parts["h"])]))
     status, _ = problem.solve()
     return set(status)
-
-
-def _digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
