@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,3 +203,71 @@ def test_popularity_from_a_dataset_that_is_not_one(tmp_path, capsys):
     assert cli.main(["popularity", "--dataset", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "not a published dataset" in err and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def daily_logs(population, tmp_path_factory):
+    """Two days of the simulation as two rotated logs, with lines no parser reads, and one input of junk only."""
+    out, _, _ = population
+    work = tmp_path_factory.mktemp("daily")
+    days = {"01/Oct/2026": [], "02/Oct/2026": []}
+    for line in (out / "access.log").read_text().splitlines(keepends=True):
+        for day, lines in days.items():
+            if "[%s:" % day in line:
+                lines.append(line)
+    assert all(len(lines) > 20 for lines in days.values())
+    first, second, junk = work / "access.log-20261001", work / "access.log-20261002", work / "junk.log"
+    first.write_text("".join(days["01/Oct/2026"][:10]) + "not a request\n" * 2 + "".join(days["01/Oct/2026"][10:]))
+    second.write_text("".join(days["02/Oct/2026"]) + "neither is this\n" * 3)
+    junk.write_text("nothing here\n")
+    return work, [first, second, junk]
+
+
+def rejected_section(dataset):
+    text = (dataset / "KNOWN_ISSUES.md").read_text()
+    return [line for line in text.split("## Rejected lines", 1)[1].splitlines() if line.startswith("- ")]
+
+
+def test_known_issues_give_the_rejected_lines_per_day(daily_logs, tmp_path):
+    _, logs = daily_logs
+    db = tmp_path / "store.duckdb"
+    ingest([str(p) for p in logs], db)
+    published(db, tmp_path / "dataset", "--min-clients", "1")
+    assert rejected_section(tmp_path / "dataset") == ["- 2026-10-01: 2 lines (bad format 2)",
+                                                      "- 2026-10-02: 3 lines (bad format 3)",
+                                                      "- inputs with no line accepted: 1 line (unknown format 1)"]
+    published(db, tmp_path / "october-2", "--min-clients", "1", "--since", "2026-10-02")
+    assert rejected_section(tmp_path / "october-2")[0] == "- 2026-10-02: 3 lines (bad format 3)"
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_publish_on_spark_writes_the_same_files(population, daily_logs, tmp_path):
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'aau-stats[spark]')")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime (.ci/run installs openjdk-17-jre-headless)")
+    from aau_stats.export import export_parquet
+
+    _, db, _ = population
+    export_parquet(db, tmp_path / "exported")
+    published(db, tmp_path / "duckdb", "--min-clients", "3")
+    published(db, tmp_path / "spark", "--min-clients", "3", "--engine", "spark", "--parquet", str(tmp_path / "exported"))
+    published(db, tmp_path / "parquet", "--min-clients", "3", "--parquet", str(tmp_path / "exported"))
+
+    def files(dataset):
+        return {str(p.relative_to(dataset)): p.read_bytes() for p in (dataset / "conda").rglob("*.parquet")}
+
+    assert files(tmp_path / "spark") == files(tmp_path / "duckdb") == files(tmp_path / "parquet")
+    assert len(files(tmp_path / "duckdb")) > 30
+    assert rejected_section(tmp_path / "spark") == [] and "does not record" in (
+        tmp_path / "spark" / "KNOWN_ISSUES.md").read_text()
+    # a store Spark ingested keeps its rejections in its commit log: the same section as the DuckDB store's
+    _, logs = daily_logs
+    assert cli.main(["--db", str(tmp_path / "keys.duckdb"), "ingest", "--engine", "spark", "--parquet",
+                     str(tmp_path / "ingested"), *map(str, logs)]) == 0
+    expected = ["- 2026-10-01: 2 lines (bad format 2)", "- 2026-10-02: 3 lines (bad format 3)",
+                "- inputs with no line accepted: 1 line (unknown format 1)"]
+    for engine in (["--engine", "spark"], []):
+        out = tmp_path / ("from-ingested-%d" % len(engine))
+        published(tmp_path / "keys.duckdb", out, "--min-clients", "1", "--parquet", str(tmp_path / "ingested"), *engine)
+        assert rejected_section(out) == expected

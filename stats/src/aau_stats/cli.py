@@ -302,12 +302,11 @@ def _publish(args, db):
         if not channel or not source:
             return _fail("--source %r: give CHANNEL=SOURCE (conda-forge=conda-forge)" % item)
         sources[channel] = source
-    if args.engine == "spark" or args.parquet:
-        return _fail("publish: --engine spark and --parquet are not supported yet; publish from the DuckDB store")
-    if not Path(db).exists():
+    if not Path(db).exists() and not args.parquet:
         return _fail("%s: no store there (run aau-stats ingest first)" % db)
     try:
-        done = publish(db, args.out, _filters(args), min_clients=args.min_clients, sources=sources)
+        done = publish(db, args.out, _filters(args), min_clients=args.min_clients, sources=sources,
+                       engine=_parquet_engine(args, db))
     except PublishError as exc:
         return _fail(exc)
     sys.stdout.write("published version %d to %s: %d files written, %d unchanged, %d values withheld\n" % (

@@ -29,6 +29,8 @@ import os
 import shutil
 from pathlib import Path
 
+import duckdb
+
 from . import __version__
 from .disclosure import Problem, Relation
 from .files import write_atomically
@@ -98,7 +100,7 @@ def _rows_sql(scope, sources):
 
 def _grouped_sql(rows, time):
     return """
-        SELECT *, row_number() OVER (ORDER BY data_source, time, pkg_name, pkg_version, pkg_platform, pkg_python) - 1
+        SELECT *, row_number() OVER (ORDER BY {order}) - 1
                   AS _n FROM (
         SELECT data_source, {time} AS time, pkg_name, pkg_version, pkg_platform, pkg_python,
                count(*) AS counts, count(DISTINCT c) AS clients, count(DISTINCT e) AS environments,
@@ -109,7 +111,7 @@ def _grouped_sql(rows, time):
                count(DISTINCT coalesce(c, ip)) AS _sources, count(DISTINCT ci) AS _ci, min(month) AS _month,
                min(day) AS _day
         FROM {rows} d GROUP BY ALL) g
-    """.format(time=time, rows=rows)
+    """.format(time=time, rows=rows, order=", ".join("%s NULLS LAST" % c for c in LABELS))
 
 
 def _backing(column):
@@ -145,13 +147,17 @@ def _protect(hourly, monthly, columns, k):
 def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
     """Write the dataset of the store at ``db`` into ``out``; return a summary dict.
 
-    ``sources``: more ``{channel: data_source}`` names (over :data:`DEFAULT_SOURCES`).
+    ``sources``: more ``{channel: data_source}`` names (over :data:`DEFAULT_SOURCES`). ``engine``: the
+    engine to compute on (a :class:`~aau_stats.questions.SparkEngine`, or a DuckDB engine over a Parquet
+    store); the files are written by DuckDB either way.
     """
     out = Path(out)
     mapping = {**DEFAULT_SOURCES, **(sources or {})}
     if out.exists() and not out.is_dir():
         raise PublishError("%s: not a folder" % out)
     out.mkdir(parents=True, exist_ok=True)
+    versions = out / ".versions"
+    versions.mkdir(exist_ok=True)
     with engine or DuckDBEngine(db) as engine:
         scope = Scope(engine, filters)
         rows = engine.keep(_rows_sql(scope, mapping))
@@ -159,32 +165,30 @@ def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
         columns, hourly = engine.rows("SELECT * FROM %s ORDER BY _n" % tables["h"])
         _, monthly = engine.rows("SELECT * FROM %s ORDER BY _n" % tables["m"])
         span = engine.rows("SELECT min(day), max(day), count(*) FROM %s r" % scope.requests())[1][0]
-        tokened = engine.scalar("SELECT count(*) FROM %s d WHERE e IS NOT NULL" % rows)
-        downloads = engine.scalar("SELECT count(*) FROM %s d" % rows)
-        accounting = _accounting(engine)
+        tokened, downloads = engine.rows("SELECT count(e), count(*) FROM %s d" % rows)[1][0]
+        accounting = _accounting(engine, span)
         withheld = _protect(hourly, monthly, columns, min_clients)
-        masks = _masks(engine, withheld, out)
-        versions = out / ".versions"
-        versions.mkdir(exist_ok=True)
-        previous = _current(out)
-        number = 1 + max([int(p.name) for p in versions.iterdir() if p.name.isdigit()], default=0)
-        staging = versions / (".%d.partial" % number)
-        if staging.exists():
-            shutil.rmtree(staging)
-        written, kept = [], []
-        for kind, table, part in (("h", hourly, "_day"), ("m", monthly, "_month")):
-            for when in sorted({row[columns.index(part)] for row in table}):
-                relative = _relative(kind, when)
-                target = staging / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _write_parquet(engine, tables[kind], masks, kind, part, when, target)
-                old = previous / relative if previous else None
-                if old is not None and old.exists() and _same_rows(engine, old, target):
-                    target.unlink()
-                    os.link(old, target)
-                    kept.append(relative)
-                else:
-                    written.append(relative)
+        with _Writer(engine, tables, versions) as writer:
+            masks = _masks(writer.con, withheld, out)
+            previous = _current(out)
+            number = 1 + max([int(p.name) for p in versions.iterdir() if p.name.isdigit()], default=0)
+            staging = versions / (".%d.partial" % number)
+            if staging.exists():
+                shutil.rmtree(staging)
+            written, kept = [], []
+            for kind, table, part in (("h", hourly, "_day"), ("m", monthly, "_month")):
+                for when in sorted({row[columns.index(part)] for row in table}):
+                    relative = _relative(kind, when)
+                    target = staging / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _write_parquet(writer.con, writer.tables[kind], masks, kind, part, when, target)
+                    old = previous / relative if previous else None
+                    if old is not None and old.exists() and _same_rows(writer.con, old, target):
+                        target.unlink()
+                        os.link(old, target)
+                        kept.append(relative)
+                    else:
+                        written.append(relative)
     final = versions / str(number)
     os.rename(staging, final)
     link = out / ".conda.new"
@@ -201,6 +205,42 @@ def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
             "hourly_rows": len(hourly), "monthly_rows": len(monthly)}
 
 
+class _Writer:
+    """The DuckDB connection that writes the files, and the grouped tables in it: the engine's own
+    connection on DuckDB; on Spark, an in-memory DuckDB reading the tables Spark wrote as Parquet."""
+
+    def __init__(self, engine, tables, versions):
+        self.folder = None
+        if engine.name == "duckdb":
+            self.con, self.tables = engine.con, tables
+            return
+        self.folder = versions / (".spark-%d" % os.getpid())
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.tables = {}
+        for kind, name in tables.items():
+            path = self.folder / kind
+            engine.spark.table(name).write.parquet(str(path))
+            self.tables[kind] = "grouped_" + kind
+            self.con.execute("CREATE TABLE %s AS SELECT * REPLACE (%s) FROM read_parquet(%s)" % (
+                self.tables[kind], "CAST(time AS TIMESTAMP) AS time" if kind == "h" else "CAST(time AS VARCHAR) AS time",
+                _quote(path / "*.parquet")))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.folder is not None:
+            self.con.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _quote(path):
+    return "'%s'" % str(path).replace("'", "''")
+
+
 def _current(out):
     link = out / "conda"
     if link.is_symlink():
@@ -214,7 +254,7 @@ def _relative(kind, when):
     return Path("conda", "monthly", when[:4], "%s.parquet" % when)
 
 
-def _masks(engine, withheld, out):
+def _masks(con, withheld, out):
     """The withheld cells as a table of ``(kind, n, mask)``, one bit per value column, read from a CSV file
     (thousands of rows reach DuckDB far faster that way than one INSERT each)."""
     masks = {}
@@ -225,31 +265,79 @@ def _masks(engine, withheld, out):
         handle.write("kind,n,mask\n")
         handle.writelines("%s,%d,%d\n" % (kind, n, mask) for (kind, n), mask in masks.items())
     try:
-        return engine.keep("SELECT * FROM read_csv('%s', header = true, columns = {'kind': 'VARCHAR', 'n': 'BIGINT',"
-                           " 'mask': 'BIGINT'})" % str(path).replace("'", "''"))
+        con.execute("CREATE OR REPLACE TEMP TABLE aau_masks AS SELECT * FROM read_csv(%s, header = true,"
+                    " columns = {'kind': 'VARCHAR', 'n': 'BIGINT', 'mask': 'BIGINT'})" % _quote(path))
+        return "aau_masks"
     finally:
         path.unlink()
 
 
-def _write_parquet(engine, table, masks, kind, part, when, target):
+def _write_parquet(con, table, masks, kind, part, when, target):
     """One file, with the withheld cells null, through DuckDB's writer (snappy)."""
-    values = ", ".join("CASE WHEN coalesce(m.mask, 0) & %d <> 0 THEN NULL ELSE t.%s END AS %s" % (1 << i, c, c)
-                       for i, c in enumerate(VALUES))
-    engine.con.execute("""
+    values = ", ".join("CAST(CASE WHEN coalesce(m.mask, 0) & %d <> 0 THEN NULL ELSE t.%s END AS BIGINT) AS %s"
+                       % (1 << i, c, c) for i, c in enumerate(VALUES))
+    con.execute("""
         COPY (SELECT {labels}, {values} FROM {table} t LEFT JOIN {masks} m ON m.kind = '{kind}' AND m.n = t._n
-              WHERE t.{part} = ? ORDER BY t._n) TO '{target}' (FORMAT parquet, COMPRESSION snappy)
+              WHERE t.{part} = ? ORDER BY t._n) TO {target} (FORMAT parquet, COMPRESSION snappy)
     """.format(labels=", ".join("t." + c for c in LABELS), values=values, table=table, masks=masks, kind=kind,
-               part=part, target=str(target).replace("'", "''")), [when])
+               part=part, target=_quote(target)), [when])
 
 
-def _same_rows(engine, old, new):
-    query = "SELECT md5(string_agg(CAST(t AS VARCHAR), '|' ORDER BY CAST(t AS VARCHAR))) FROM read_parquet('%s') t"
-    return engine.scalar(query % str(old).replace("'", "''")) == engine.scalar(query % str(new).replace("'", "''"))
+def _same_rows(con, old, new):
+    query = "SELECT md5(string_agg(CAST(t AS VARCHAR), '|' ORDER BY CAST(t AS VARCHAR))) FROM read_parquet(%s) t"
+    return con.execute(query % _quote(old)).fetchone()[0] == con.execute(query % _quote(new)).fetchone()[0]
 
 
-def _accounting(engine):
-    """Per day: the requests stored."""
-    return engine.rows("SELECT day, count(*) FROM requests GROUP BY 1 ORDER BY 1")[1]
+def _accounting(engine, span):
+    """The days with requests, and the lines rejected: ``{"days": [...], "rejected": [(first day, last day,
+    {reason: lines})] or None}``, one entry per run of days the inputs covered (``None`` days: inputs with no
+    line accepted); ``rejected`` is None for a store that does not record its rejections."""
+    table = "requests"
+    if engine.name == "duckdb" and engine.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'request_rows'"):
+        table = "request_rows"  # the same days, without the view's joins
+    days = [d for d, in engine.rows("SELECT DISTINCT day FROM %s ORDER BY 1" % table)[1]]
+    rejected = _rejections(engine, table == "request_rows")
+    if rejected is None:
+        return {"days": days, "rejected": None}
+    spans = {s: (a, b) for s, a, b in engine.rows("SELECT source_id, min(day), max(day) FROM %s GROUP BY 1" % table)[1]}
+    first, last = span[0], span[1]
+    runs = {}
+    for source, reasons in rejected.items():
+        a, b = spans.get(source, (None, None))
+        if a is not None and (b < first or a > last):
+            continue  # an input outside the published period
+        run = runs.setdefault((a, b), {})
+        for reason, lines in reasons.items():
+            run[reason] = run.get(reason, 0) + lines
+    order = sorted(runs, key=lambda r: (r[0] is None, r[0] or datetime.date.min, r[1] or datetime.date.min))
+    return {"days": days, "rejected": [(a, b, runs[a, b]) for a, b in order if any(runs[a, b].values())]}
+
+
+def _rejections(engine, store):
+    """``{source_id: {reason: lines}}``: the DuckDB store's table, or the commit log of a Parquet store
+    Spark wrote; None when the store keeps no record of them (a DuckDB store's Parquet export)."""
+    from .spark_ingest import SOURCES
+
+    found = {}
+    if store:
+        rows = engine.rows("SELECT source_id, reason, sum(lines) FROM rejections GROUP BY ALL")[1]
+    elif engine.name == "spark":
+        try:
+            log = engine.spark.read.parquet("%s/%s" % (str(engine.db_path).rstrip("/"), SOURCES))
+        except Exception:  # noqa: BLE001 - Spark's AnalysisException: no commit log, an exported store
+            return None
+        rows = [(r["source_id"], reason, lines) for r in log.where("status = 'done'").collect()
+                for reason, lines in (r["rejected"] or {}).items()]
+    elif (Path(engine.db_path) / SOURCES).is_dir():
+        rows = engine.con.execute(
+            "SELECT source_id, unnest(map_keys(rejected)), unnest(map_values(rejected)) FROM read_parquet(%s)"
+            " WHERE status = 'done'" % _quote(Path(engine.db_path) / SOURCES / "*.parquet")).fetchall()
+    else:
+        return None
+    for source, reason, lines in rows:
+        found.setdefault(source, {})[reason] = found.get(source, {}).get(reason, 0) + int(lines or 0)
+    return found
 
 
 def _describe(out, final, columns, span, k, mapping, downloads, tokened, accounting, written, kept, withheld):
@@ -289,10 +377,25 @@ def _describe(out, final, columns, span, k, mapping, downloads, tokened, account
         datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), final.name, len(written),
         len(kept), withheld, k)
     write_atomically(log, previous + entry)
-    days = [d for d, _ in accounting]
+    days = accounting["days"]
     gaps = []
     for a, b in zip(days, days[1:]):
         if (b - a).days > 1:
             gaps.append("- no requests from %s to %s" % (a + datetime.timedelta(days=1), b - datetime.timedelta(days=1)))
     known = ["# Known issues", "", "## Gaps in the logs", ""] + (gaps or ["- none"]) + [""]
+    known += ["## Rejected lines", ""]
+    if accounting["rejected"] is None:
+        known += ["This store does not record the lines it rejected (an exported Parquet store).", ""]
+    else:
+        known += ["Lines of the logs that were not requests aau-stats could read, by the days of the inputs they"
+                  " were in (every line of every input is either a request, a blank line, a header or one of"
+                  " these):", ""]
+        for a, b, reasons in accounting["rejected"]:
+            when = "inputs with no line accepted" if a is None else str(a) if a == b else "%s to %s" % (a, b)
+            lines = sum(reasons.values())
+            known.append("- %s: %s line%s (%s)" % (when, "{:,}".format(lines), "s" * (lines != 1), ", ".join(
+                "%s %s" % (reason, "{:,}".format(n)) for reason, n in sorted(reasons.items(), key=lambda r: -r[1]))))
+        if not accounting["rejected"]:
+            known.append("- none")
+        known.append("")
     write_atomically(out / "KNOWN_ISSUES.md", "\n".join(known))

@@ -29,6 +29,7 @@ time parser and UTC.
 
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -73,6 +74,8 @@ def session(master=None, app_name="aau-stats", conf=None):
         if master or not _under_spark_submit():
             builder = builder.master(master or "local[2]")
         local = master.startswith("local") if master else not _under_spark_submit()
+        if local:  # the workers run this Python (and find aau-stats), not whichever python3 is first on PATH
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         for key, value in {**(LOCAL_CONF if local else {}), **(conf or {})}.items():
             builder = builder.config(key, value)
     try:
