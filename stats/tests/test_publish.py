@@ -271,3 +271,117 @@ def test_publish_on_spark_writes_the_same_files(population, daily_logs, tmp_path
         out = tmp_path / ("from-ingested-%d" % len(engine))
         published(tmp_path / "keys.duckdb", out, "--min-clients", "1", "--parquet", str(tmp_path / "ingested"), *engine)
         assert rejected_section(out) == expected
+
+
+WEB_CONF = """
+{user}
+worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp; fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
+    types {{ application/json json; }}
+    server {{
+        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{tls} ssl;
+        ssl_certificate {root}/cert.pem;
+        ssl_certificate_key {root}/key.pem;
+        root {dataset};
+    }}
+}}
+"""
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def web(exact, tmp_path_factory):
+    """A real nginx serving the dataset over http:// and https:// (a certificate of a test authority the
+    readers are told to trust)."""
+    from aau_stats.live import NginxMissing, nginx_binary
+
+    trustme = pytest.importorskip("trustme", reason="trustme is not installed (pip install -r requirements/dev.txt)")
+    try:
+        binary = nginx_binary()
+    except NginxMissing as exc:
+        pytest.skip(str(exc))
+    root = tmp_path_factory.mktemp("web")
+    (root / "tmp").mkdir()
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(root / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(root / "cert.pem")
+    authority.cert_pem.write_to_path(root / "authority.pem")
+    port, tls = free_port(), free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    (root / "nginx.conf").write_text(WEB_CONF.format(user=user, root=root, port=port, tls=tls, dataset=exact.resolve()))
+    process = subprocess.Popen([binary, "-c", str(root / "nginx.conf"), "-p", str(root)], stderr=subprocess.PIPE)
+    import socket
+
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", tls), timeout=0.2).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(0.05)
+    yield {"http": "http://127.0.0.1:%d" % port, "https": "https://127.0.0.1:%d" % tls,
+           "authority": str(root / "authority.pem")}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bucket(exact):
+    """The dataset uploaded to an S3 server (moto's, on loopback), read as s3://BUCKET."""
+    pytest.importorskip("moto", reason="moto is not installed (pip install -r requirements/dev.txt)")
+    boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (pip install -r requirements/dev.txt)")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = "http://127.0.0.1:%d" % port
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    client.create_bucket(Bucket="dataset")
+    for path in exact.iterdir():  # the dataset's own files, and its current version under conda/
+        if path.is_file():
+            client.upload_file(str(path), "dataset", path.name)
+    current = (exact / "conda").resolve()
+    for path in current.rglob("*.parquet"):
+        client.upload_file(str(path), "dataset", "conda/%s" % path.relative_to(current))
+    yield endpoint
+    server.stop()
+
+
+@pytest.mark.parametrize("where", ["http", "https", "s3"])
+def test_popularity_from_a_dataset_on_the_web_and_in_a_bucket(population, exact, web, bucket, monkeypatch, where):
+    monkeypatch.setenv("SSL_CERT_FILE", web["authority"])
+    if where == "s3":
+        for name, value in (("AWS_ENDPOINT_URL_S3", bucket), ("AWS_ACCESS_KEY_ID", "test"),
+                            ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
+            monkeypatch.setenv(name, value)
+    location = "s3://dataset" if where == "s3" else web[where]
+    for options in ([], ["--by", "platform", "--monthly"], ["--month", "2026-11", "--by", "version"]):
+        local = cli_json("popularity", "numpy", "requests", "--json", "--dataset", str(exact), *options)
+        remote = cli_json("popularity", "numpy", "requests", "--json", "--dataset", location, *options)
+        assert remote["tables"] == {name: {**table, "title": table["title"].replace(str(exact), location)}
+                                    for name, table in local["tables"].items()}
+        assert remote["headline"] == local["headline"] and local["headline"][0]["value"] > 0
+
+
+def test_a_dataset_url_with_nothing_there(web, capsys):
+    assert cli.main(["popularity", "--dataset", web["http"] + "/nothing"]) == 1
+    err = capsys.readouterr().err
+    assert "not a published dataset" in err and err.count("\n") == 1 and web["http"] + "/nothing" in err

@@ -10,7 +10,9 @@ whole. Distinct counts (``clients``, ``environments``, ``ci_clients``) are not
 sums: they are given only where a group is one row of the files.
 """
 
+import datetime
 import json
+import os
 import urllib.parse
 
 import duckdb
@@ -27,12 +29,59 @@ def _remote(location):
     return urllib.parse.urlparse(location).scheme in ("http", "https", "s3")
 
 
+def _connect(location):
+    """A DuckDB connection that reads ``location``: DuckDB's httpfs extension where it is installed, else
+    DuckDB's readers over an fsspec file system (``pip install 'aau-stats[remote]'``)."""
+    con = duckdb.connect()
+    scheme = urllib.parse.urlparse(location).scheme
+    if scheme not in ("http", "https", "s3"):
+        return con
+    try:
+        con.execute("LOAD httpfs")
+        return con
+    except duckdb.Error:
+        pass
+    try:
+        con.register_filesystem(_file_system(scheme))
+    except ImportError as exc:
+        raise QuestionError("--dataset %s: reading %s:// needs DuckDB's httpfs extension (INSTALL httpfs) or fsspec"
+                            " (pip install 'aau-stats[remote]'): %s" % (location, scheme, exc)) from None
+    return con
+
+
+def _file_system(scheme):
+    if scheme == "s3":
+        import s3fs
+
+        # Public data is read anonymously unless credentials are configured; AWS_ENDPOINT_URL_S3 (or
+        # AWS_ENDPOINT_URL) names an S3-compatible server other than AWS.
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        credentials = any(os.environ.get(v) for v in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE"))
+        return s3fs.S3FileSystem(anon=not credentials, client_kwargs={"endpoint_url": endpoint} if endpoint else {})
+    import email.utils
+
+    from fsspec.implementations.http import HTTPFileSystem
+
+    class _Web(HTTPFileSystem):
+        """HTTP(S) with the modification time DuckDB asks for (from ``Last-Modified``)."""
+
+        def modified(self, path):
+            stamp = self.info(path).get("Last-Modified")
+            return email.utils.parsedate_to_datetime(stamp) if stamp else datetime.datetime.fromtimestamp(
+                0, datetime.timezone.utc)
+
+    return _Web()
+
+
 def _files(con, location, since, until):
     """The monthly files of ``location`` for months ``since``..``until`` (``YYYY-MM``, either None)."""
     base = location.rstrip("/")
     try:
         if _remote(location):
-            schema = json.loads(con.execute("SELECT content FROM read_text(?)", [base + "/schema.json"]).fetchone()[0])
+            found = con.execute("SELECT content FROM read_text(?)", [base + "/schema.json"]).fetchone()
+            if found is None:
+                raise OSError("%s/schema.json: not found" % base)
+            schema = json.loads(found[0])
         else:
             with open(base + "/schema.json", encoding="utf-8") as handle:
                 schema = json.load(handle)
@@ -45,7 +94,7 @@ def _files(con, location, since, until):
 
 def popularity_from_dataset(location, packages=(), by=(), monthly=False, since=None, until=None):
     """The popularity answer, as :func:`aau_stats.questions.popularity` gives it, from a dataset."""
-    con = duckdb.connect()
+    con = _connect(location)
     files = _files(con, location, since, until)
     labels = ["pkg_name", *(BY[b] for b in dict.fromkeys(by))] + (["time"] if monthly else [])
     title = "Downloads and distinct clients by " + ", ".join(labels) + " (from the dataset %s)" % location
