@@ -11,10 +11,14 @@ clients, as :mod:`aau_stats.questions.lifecycles` decides), and
 ``new_installs + updates + redownloads``). Monthly values are computed over
 the month, never summed from the hours (distinct counts do not add up).
 
-Every value passes through :mod:`aau_stats.disclosure`: backed by fewer than
-``k`` distinct clients (addresses for downloads without tokens), it is null,
-and so is any value that, with the published ones, would give a null one
-back (an hour of a month whose other hours and total are published, say).
+Every value is protected by the rules of :mod:`aau_stats.disclosure`: backed
+by fewer than ``k`` distinct clients (addresses for downloads without
+tokens), it is null, and so is any value that, with the published ones,
+would give a null one back (an hour of a month whose other hours and total
+are published, say). :func:`protect_cells` decides this in SQL for the
+shapes the dataset's relations take, and hands any other month to that
+module's general elimination; tests check its result with that module's
+independent :func:`~aau_stats.disclosure.recovered`.
 
 Publishing is atomic: the files of a new version are written into
 ``.versions/N`` (files whose content did not change are hard links to the
@@ -24,6 +28,7 @@ new one, whole.
 """
 
 import datetime
+import itertools
 import json
 import os
 import shutil
@@ -118,16 +123,25 @@ def _backing(column):
     return {"counts": "_sources", "ci_counts": "_ci", "ci_clients": "_ci"}.get(column, "clients")
 
 
-def _protect(hourly, monthly, columns, k):
+def _protect(hourly, monthly, columns, k, only=None):
     """The cells to null: ``{(file kind, row index, column)}``, primary and secondary, over the hours and
-    the months together (a month's additive values are the sums of its hours')."""
+    the months together (a month's additive values are the sums of its hours'), by the general elimination
+    of :mod:`aau_stats.disclosure`. ``only``: the month rows (indexes) whose components to solve, with
+    ``hourly`` and ``monthly`` given as ``{index: row}``."""
     if k <= 1:
         return set()
+    problem = _problem(hourly, monthly, columns, k, only)
+    status, _ = problem.solve()
+    return set(status)
+
+
+def _problem(hourly, monthly, columns, k, only=None):
+    """The dataset's cells and relations as a :class:`~aau_stats.disclosure.Problem`."""
     index = {c: i for i, c in enumerate(columns)}
     problem = Problem(k)
     keys = {}
     for kind, rows in (("m", monthly), ("h", hourly)):
-        for n, row in enumerate(rows):
+        for n, row in (rows.items() if isinstance(rows, dict) else enumerate(rows)):
             for column in VALUES:
                 problem.cell((kind, n, column), row[index[column]], row[index[_backing(column)]],
                              headline=kind == "m")
@@ -140,8 +154,165 @@ def _protect(hourly, monthly, columns, k):
             for column in ADDITIVE:
                 problem.relations.append(Relation([(("m", month, column), 1),
                                                    *((("h", n, column), -1) for n in parts["h"])]))
-    status, _ = problem.solve()
-    return set(status)
+    return problem
+
+
+BIT = {c: 1 << i for i, c in enumerate(VALUES)}
+BLOCK = ("new_installs", "updates", "redownloads")
+
+
+def _primary_sql(k):
+    """A row's primary cells as a bit mask (:data:`BIT`): backed by fewer than ``k``, unless a zero nobody is
+    behind."""
+    return " + ".join("CASE WHEN %s < %d AND NOT (%s = 0 AND %s = 0) THEN %d ELSE 0 END" % (
+        _backing(c), k, _backing(c), c, BIT[c]) for c in VALUES)
+
+
+def protect_cells(con, tables, k):
+    """The withheld cells of the grouped tables ``tables`` (``{"h": hours, "m": months}``, in ``con``) at
+    threshold ``k``: the name of a table ``(kind, n, mask)`` and the number of cells withheld.
+
+    The same rules as :mod:`aau_stats.disclosure`, decided in SQL for the shapes the dataset's relations
+    take, so that no cell passes through Python:
+
+    - ``counts`` and ``ci_counts``: a month is the sum of its hours. Two withheld values or more keep each
+      other safe (none is zero); one alone is protected by withholding the smallest other hour, as the
+      general elimination would.
+    - ``tokened_counts = new_installs + updates + redownloads`` in each row, and the month's are the
+      sums of the hours'. A row backed by fewer than ``k`` clients is withheld whole; then a column of
+      those is undetermined exactly when it holds two withheld cells or more and they are not all zero
+      (a withheld ``tokened_counts`` is the sum of its row). Where a column fails that, the smallest
+      hours that fix it are withheld too (their non-zero cells), in :func:`_cover`.
+    - ``clients``, ``environments`` and ``ci_clients`` are in no relation: the threshold alone.
+
+    A month whose rows fall outside these shapes (a value without the row's clients behind it, say) goes to
+    the general elimination, component by component.
+    """
+    if k <= 1:
+        con.execute("CREATE OR REPLACE TEMP TABLE aau_masks (kind VARCHAR, n BIGINT, mask BIGINT)")
+        return "aau_masks", 0
+    key = ("data_source", "pkg_name", "pkg_version", "pkg_platform", "pkg_python", "_month")
+    block_ok = ("((clients = 0 AND tokened_counts = 0 AND new_installs = 0 AND updates = 0 AND redownloads = 0)"
+                " OR (clients > 0 AND tokened_counts > 0)) AND tokened_counts = new_installs + updates + redownloads")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE aau_cells AS
+        SELECT 'm' AS kind, _n AS comp, * EXCLUDE (time), {primary} AS p, {ok} AS ok FROM {m}
+        UNION ALL BY NAME
+        SELECT 'h' AS kind, m._n AS comp, h.* FROM (
+            SELECT * EXCLUDE (time), {primary} AS p, {ok} AS ok FROM {h}) h JOIN {m} m ON {same}
+    """.format(primary=_primary_sql(k), ok=block_ok, m=tables["m"], h=tables["h"],
+               same=" AND ".join("h.%s IS NOT DISTINCT FROM m.%s" % (c, c) for c in key)))
+    # One component per month row: what the rules need to know of it.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE aau_components AS
+        SELECT comp, bool_and(ok) AS ok,
+               count(*) FILTER (p & {counts} <> 0) AS counts_p, bool_or(kind = 'm' AND p & {counts} <> 0) AS counts_m,
+               count(*) FILTER (kind = 'h' AND p & {counts} = 0 AND counts > 0) AS counts_q,
+               count(*) FILTER (p & {ci} <> 0) AS ci_p, bool_or(kind = 'm' AND p & {ci} <> 0) AS ci_m,
+               count(*) FILTER (kind = 'h' AND p & {ci} = 0 AND ci_counts > 0) AS ci_q,
+               bool_or(kind = 'm' AND p & {tokened} <> 0) AS block_m,
+               count(*) FILTER (kind = 'h' AND p & {tokened} <> 0) AS block_p,
+               count(*) FILTER (kind = 'h' AND clients >= {k}) AS block_q,
+               {sums}, {months}
+        FROM aau_cells GROUP BY comp
+    """.format(counts=BIT["counts"], ci=BIT["ci_counts"], tokened=BIT["tokened_counts"], k=k,
+               sums=", ".join("coalesce(sum(%s) FILTER (kind = 'h' AND p & %d <> 0), 0) AS p_%s" % (
+                   c, BIT["tokened_counts"], c) for c in BLOCK),
+               months=", ".join("max(%s) FILTER (kind = 'm') AS m_%s" % (c, c) for c in BLOCK)))
+    # The general elimination decides the components outside the shapes below: a value without the row's
+    # clients behind it; a withheld month with published hours; a lone withheld value with nothing to pair.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE aau_general AS SELECT comp FROM aau_components
+        WHERE NOT ok OR (block_m AND block_q > 0) OR (counts_p = 1 AND (counts_m OR counts_q = 0))
+           OR (ci_p = 1 AND (ci_m OR ci_q = 0))
+    """)
+    # counts and ci_counts: one withheld value alone takes the smallest other non-zero hour with it.
+    lone = ["""
+        SELECT 'h' AS kind, _n AS n, {bit} AS mask FROM (
+            SELECT c._n, row_number() OVER (PARTITION BY c.comp ORDER BY c.{column}, c._n DESC) AS rank
+            FROM aau_cells c JOIN aau_components g USING (comp)
+            WHERE g.{name}_p = 1 AND c.kind = 'h' AND c.p & {bit} = 0 AND c.{column} > 0
+              AND c.comp NOT IN (SELECT comp FROM aau_general))
+        WHERE rank = 1""".format(bit=BIT[column], column=column, name=name)
+            for column, name in (("counts", "counts"), ("ci_counts", "ci"))]
+    # The tokens' block: components with a column left determined get more hours, chosen in Python.
+    violated = " OR ".join("(m_%s > 0 AND (block_p < 2 OR p_%s = 0))" % (c, c) for c in BLOCK)
+    needing = {comp for comp, in con.execute("""
+        SELECT comp FROM aau_components WHERE NOT block_m AND block_p > 0 AND ({violated})
+          AND comp NOT IN (SELECT comp FROM aau_general)
+    """.format(violated=violated)).fetchall()}
+    rows = con.execute("""
+        SELECT c.comp, c._n, c.tokened_counts, {block}, g.block_p, {months}, {sums}
+        FROM aau_cells c JOIN aau_components g USING (comp)
+        WHERE NOT g.block_m AND g.block_p > 0 AND ({violated}) AND c.comp NOT IN (SELECT comp FROM aau_general)
+          AND c.kind = 'h' AND c.clients >= {k}
+        ORDER BY c.comp
+    """.format(block=", ".join("c." + c for c in BLOCK), months=", ".join("g.m_" + c for c in BLOCK),
+               sums=", ".join("g.p_" + c for c in BLOCK), violated=violated, k=k)).fetchall()
+    covered, uncovered = _cover(rows)
+    uncovered |= needing - {row[0] for row in rows}
+    extra = [(kind, n, mask) for comp, kind, n, mask in covered if comp not in uncovered]
+    if uncovered:
+        con.executemany("INSERT INTO aau_general VALUES (?)", [(c,) for c in sorted(uncovered)])
+    if con.execute("SELECT count(*) FROM aau_general").fetchone()[0]:
+        extra += [(kind, n, mask) for (kind, n), mask in _general(con, k).items()]
+    con.execute("CREATE OR REPLACE TEMP TABLE aau_extra (kind VARCHAR, n BIGINT, mask BIGINT)")
+    if extra:
+        con.executemany("INSERT INTO aau_extra VALUES (?, ?, ?)", extra)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE aau_masks AS
+        SELECT kind, n, bit_or(mask) AS mask FROM (
+            SELECT kind, _n AS n, p AS mask FROM aau_cells
+            WHERE p <> 0 AND comp NOT IN (SELECT comp FROM aau_general)
+            UNION ALL {lone}
+            UNION ALL SELECT kind, n, mask FROM aau_extra)
+        GROUP BY ALL
+    """.format(lone=" UNION ALL ".join(lone)))
+    withheld = con.execute("SELECT coalesce(sum(bit_count(mask)), 0) FROM aau_masks").fetchone()[0]
+    return "aau_masks", int(withheld)
+
+
+def _cover(rows):
+    """The hours to withhold with a component's withheld rows so that no column of the tokens' block is
+    determined: ``([(component, kind, n, mask)], {components this cannot cover})``.
+
+    ``rows``: the hours backed by enough clients of each such component, sorted by component, each
+    ``(component, n, tokened_counts, new_installs, updates, redownloads, withheld rows, the month's three
+    values, the withheld rows' three sums)``. A column is determined when it has one withheld cell, or
+    only zeros; one more hour with a non-zero value there undoes that. Hours are taken, with their non-zero
+    cells, until no column is: each time the one that fixes the most columns, the smallest (by
+    ``tokened_counts``) of those, the later of equals.
+    """
+    out, uncovered = [], set()
+    for comp, group in itertools.groupby(rows, key=lambda r: r[0]):
+        hours = list(group)
+        first = hours[0]
+        months, sums = first[7:10], first[10:13]
+        determined = {c for c in range(3) if months[c] > 0 and (first[6] < 2 or sums[c] == 0)}
+        while determined:
+            pick = max(hours, key=lambda r: (sum(r[3 + c] > 0 for c in determined), -r[2], r[1]), default=None)
+            if pick is None or not any(pick[3 + c] > 0 for c in determined):
+                uncovered.add(comp)
+                break
+            hours.remove(pick)
+            determined -= {c for c in range(3) if pick[3 + c] > 0}
+            out.append((comp, "h", pick[1], BIT["tokened_counts"] | sum(
+                BIT[BLOCK[c]] for c in range(3) if pick[3 + c] > 0)))
+    return out, uncovered
+
+
+def _general(con, k):
+    """The general elimination over the components of table ``aau_general``: ``{(kind, n): mask}``."""
+    cursor = con.execute("SELECT * EXCLUDE (p, ok) FROM aau_cells WHERE comp IN (SELECT comp FROM aau_general)")
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    kind, n = columns.index("kind"), columns.index("_n")
+    hourly = {r[n]: r for r in rows if r[kind] == "h"}
+    monthly = {r[n]: r for r in rows if r[kind] == "m"}
+    masks = {}
+    for cell_kind, row, column in _protect(hourly, monthly, columns, k):
+        masks[cell_kind, row] = masks.get((cell_kind, row), 0) | BIT[column]
+    return masks
 
 
 def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
@@ -162,22 +333,22 @@ def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
         scope = Scope(engine, filters)
         rows = engine.keep(_rows_sql(scope, mapping))
         tables = {"h": engine.keep(_grouped_sql(rows, "hour")), "m": engine.keep(_grouped_sql(rows, "month"))}
-        columns, hourly = engine.rows("SELECT * FROM %s ORDER BY _n" % tables["h"])
-        _, monthly = engine.rows("SELECT * FROM %s ORDER BY _n" % tables["m"])
         span = engine.rows("SELECT min(day), max(day), count(*) FROM %s r" % scope.requests())[1][0]
         tokened, downloads = engine.rows("SELECT count(e), count(*) FROM %s d" % rows)[1][0]
         accounting = _accounting(engine, span)
-        withheld = _protect(hourly, monthly, columns, min_clients)
         with _Writer(engine, tables, versions) as writer:
-            masks = _masks(writer.con, withheld, out)
+            masks, withheld = protect_cells(writer.con, writer.tables, min_clients)
+            sizes = {kind: writer.con.execute("SELECT count(*) FROM %s" % name).fetchone()[0]
+                     for kind, name in writer.tables.items()}
             previous = _current(out)
             number = 1 + max([int(p.name) for p in versions.iterdir() if p.name.isdigit()], default=0)
             staging = versions / (".%d.partial" % number)
             if staging.exists():
                 shutil.rmtree(staging)
             written, kept = [], []
-            for kind, table, part in (("h", hourly, "_day"), ("m", monthly, "_month")):
-                for when in sorted({row[columns.index(part)] for row in table}):
+            for kind, part in (("h", "_day"), ("m", "_month")):
+                for when, in writer.con.execute("SELECT DISTINCT %s FROM %s ORDER BY 1" % (
+                        part, writer.tables[kind])).fetchall():
                     relative = _relative(kind, when)
                     target = staging / relative
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -195,14 +366,14 @@ def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
     if link.is_symlink() or link.exists():
         link.unlink()
     os.symlink(Path(".versions") / str(number) / "conda", link)
-    _describe(out, final, columns, span, min_clients, mapping, downloads, tokened, accounting, written, kept,
-              len(withheld))
+    _describe(out, final, span, min_clients, mapping, downloads, tokened, accounting, written, kept,
+              withheld)
     os.replace(link, out / "conda")
     for old in versions.iterdir():  # readers of the version before this one are done with it by now
         if old.name.isdigit() and int(old.name) < number - 1:
             shutil.rmtree(old, ignore_errors=True)
-    return {"written": written, "unchanged": kept, "withheld": len(withheld), "version": number,
-            "hourly_rows": len(hourly), "monthly_rows": len(monthly)}
+    return {"written": written, "unchanged": kept, "withheld": withheld, "version": number,
+            "hourly_rows": sizes["h"], "monthly_rows": sizes["m"]}
 
 
 class _Writer:
@@ -252,24 +423,6 @@ def _relative(kind, when):
     if kind == "h":
         return Path("conda", "hourly", "%04d" % when.year, "%02d" % when.month, "%s.parquet" % when.isoformat())
     return Path("conda", "monthly", when[:4], "%s.parquet" % when)
-
-
-def _masks(con, withheld, out):
-    """The withheld cells as a table of ``(kind, n, mask)``, one bit per value column, read from a CSV file
-    (thousands of rows reach DuckDB far faster that way than one INSERT each)."""
-    masks = {}
-    for kind, n, column in withheld:
-        masks[kind, n] = masks.get((kind, n), 0) | 1 << VALUES.index(column)
-    path = out / (".masks-%d.csv" % os.getpid())
-    with open(path, "w", encoding="ascii") as handle:
-        handle.write("kind,n,mask\n")
-        handle.writelines("%s,%d,%d\n" % (kind, n, mask) for (kind, n), mask in masks.items())
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE aau_masks AS SELECT * FROM read_csv(%s, header = true,"
-                    " columns = {'kind': 'VARCHAR', 'n': 'BIGINT', 'mask': 'BIGINT'})" % _quote(path))
-        return "aau_masks"
-    finally:
-        path.unlink()
 
 
 def _write_parquet(con, table, masks, kind, part, when, target):
@@ -340,7 +493,7 @@ def _rejections(engine, store):
     return found
 
 
-def _describe(out, final, columns, span, k, mapping, downloads, tokened, accounting, written, kept, withheld):
+def _describe(out, final, span, k, mapping, downloads, tokened, accounting, written, kept, withheld):
     """The dataset's README, schema, changelog and known issues, kept up to date by each publish."""
     first, last, requests = span
     schema = {"layout": {"hourly": "conda/hourly/YYYY/MM/YYYY-MM-DD.parquet",
