@@ -133,9 +133,10 @@ def _run_start_up_hook(tmp_path, argv, environ=None, context_raw_data=None):
         fake_conda = ("import types; m = types.ModuleType('conda.base.context'); "
                       "m.context = types.SimpleNamespace(raw_data=%r); sys.modules['conda.base.context'] = m; "
                       % (context_raw_data,))
-    code = ("import sys; sys.argv = %r; sys.executable = %r; %s"
-            "import site; site.addsitedir(%r); print('activation script')" % (argv, str(stand_in), fake_conda,
-                                                                             str(site_dir)))
+    code = ("import sys; %s; sys.executable = %r; %s"
+            "import site; site.addsitedir(%r); print('activation script')" % (
+                "del sys.argv" if argv is None else "sys.argv = %r" % (argv,), str(stand_in), fake_conda,
+                str(site_dir)))
     done = subprocess.run([sys.executable, "-c", code], env=child_env(**(environ or {})), capture_output=True,
                           text=True, timeout=60)
     for _ in range(100):
@@ -156,6 +157,10 @@ def test_the_start_up_hook_starts_the_heartbeat_after_an_activation(tmp_path):
     (["/usr/bin/python3", "shell.posix", "activate", "x"], None, None),
     (["/opt/conda/bin/conda", "shell.posix", "activate", "work"], {"DO_NOT_TRACK": "1"}, None),
     (["/opt/conda/bin/conda", "shell.posix", "activate", "work"], None, {}),
+    (None, None, None),  # an embedded Python may have no sys.argv when site runs
+    (["python"], None, None),
+    ([], None, None),
+    (["/opt/conda/bin/conda", 7, "activate"], None, None),
 ])
 def test_the_start_up_hook_starts_nothing_otherwise(tmp_path, argv, environ, raw):
     done, started = _run_start_up_hook(tmp_path, argv, environ, raw)
