@@ -385,3 +385,27 @@ def test_a_dataset_url_with_nothing_there(web, capsys):
     assert cli.main(["popularity", "--dataset", web["http"] + "/nothing"]) == 1
     err = capsys.readouterr().err
     assert "not a published dataset" in err and err.count("\n") == 1 and web["http"] + "/nothing" in err
+
+
+def test_a_store_without_downloads_publishes_an_empty_dataset(population, tmp_path, capsys):
+    out, _, _ = population
+    lines = [line for line in (out / "access.log").read_text().splitlines(keepends=True)
+             if ".conda " not in line and ".tar.bz2 " not in line][:300]
+    (tmp_path / "access.log").write_text("".join(lines))
+    db = tmp_path / "store.duckdb"
+    ingest([str(tmp_path / "access.log")], db)
+    published(db, tmp_path / "dataset", "--min-clients", "3")
+    assert "0 files written" in capsys.readouterr().out
+    assert (tmp_path / "dataset" / "conda").is_dir() and not list((tmp_path / "dataset" / "conda").rglob("*.parquet"))
+    assert json.loads((tmp_path / "dataset" / "schema.json").read_text())["months"] == []
+    answer = cli_json("popularity", "--json", "--dataset", str(tmp_path / "dataset"))
+    assert answer["headline"][0]["value"] == 0
+
+
+def test_a_dataset_folder_that_cannot_be_written(population, tmp_path, capsys):
+    _, db, _ = population
+    (tmp_path / "a-file").write_text("")
+    for out in (tmp_path / "a-file" / "dataset", tmp_path / "a-file"):
+        assert cli.main(["--db", str(db), "publish", "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert str(out) in err and err.count("\n") == 1

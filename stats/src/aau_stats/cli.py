@@ -309,6 +309,8 @@ def _publish(args, db):
                        engine=_parquet_engine(args, db))
     except PublishError as exc:
         return _fail(exc)
+    except OSError as exc:  # the folder cannot be made or written: nothing of the previous dataset is lost
+        return _fail("--out %s: cannot write the dataset there (%s)" % (args.out, exc.strerror or exc))
     sys.stdout.write("published version %d to %s: %d files written, %d unchanged, %d values withheld\n" % (
         done["version"], args.out, len(done["written"]), len(done["unchanged"]), done["withheld"]))
     return 0

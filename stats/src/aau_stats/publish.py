@@ -345,6 +345,7 @@ def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
             staging = versions / (".%d.partial" % number)
             if staging.exists():
                 shutil.rmtree(staging)
+            (staging / "conda").mkdir(parents=True)  # a dataset with no download yet is an empty one, not an error
             written, kept = [], []
             for kind, part in (("h", "_day"), ("m", "_month")):
                 for when, in writer.con.execute("SELECT DISTINCT %s FROM %s ORDER BY 1" % (
