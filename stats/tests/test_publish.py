@@ -409,3 +409,19 @@ def test_a_dataset_folder_that_cannot_be_written(population, tmp_path, capsys):
         assert cli.main(["--db", str(db), "publish", "--out", str(out)]) == 1
         err = capsys.readouterr().err
         assert str(out) in err and err.count("\n") == 1
+
+
+def test_a_second_publish_into_the_same_folder_at_once_is_refused(population, tmp_path, capsys):
+    import fcntl
+
+    _, db, _ = population
+    published(db, tmp_path, "--min-clients", "1")
+    capsys.readouterr()
+    before = (tmp_path / "conda").resolve()
+    with open(tmp_path / ".versions" / ".lock", "w") as held:  # as a publish in another process holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert cli.main(["--db", str(db), "publish", "--out", str(tmp_path), "--min-clients", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "another publish is writing this dataset" in err and str(tmp_path) in err and err.count("\n") == 1
+    assert (tmp_path / "conda").resolve() == before
+    published(db, tmp_path, "--min-clients", "1")  # once it is done, the next goes through

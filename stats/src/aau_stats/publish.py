@@ -27,6 +27,7 @@ previous version's), and ``conda`` is a symbolic link swapped in one
 new one, whole.
 """
 
+import contextlib
 import datetime
 import itertools
 import json
@@ -329,6 +330,30 @@ def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
     out.mkdir(parents=True, exist_ok=True)
     versions = out / ".versions"
     versions.mkdir(exist_ok=True)
+    with _only_writer(versions, out):
+        return _publish(db, out, versions, filters, min_clients, mapping, engine)
+
+
+@contextlib.contextmanager
+def _only_writer(versions, out):
+    """One publish at a time into ``out`` (a second one fails at once, named); and the scratch folders of
+    publishes killed before are removed."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: publish as before
+        yield
+        return
+    with open(versions / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublishError("%s: another publish is writing this dataset now" % out) from None
+        for left in versions.glob(".spark-*"):
+            shutil.rmtree(left, ignore_errors=True)
+        yield
+
+
+def _publish(db, out, versions, filters, min_clients, mapping, engine):
     with engine or DuckDBEngine(db) as engine:
         scope = Scope(engine, filters)
         rows = engine.keep(_rows_sql(scope, mapping))
