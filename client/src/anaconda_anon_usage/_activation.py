@@ -24,7 +24,7 @@ import atexit
 import os
 import sys
 
-from ._consent import as_bool, do_not_track
+from ._state import as_bool, do_not_track
 
 HEARTBEAT_SETTING = "anaconda_heartbeat"  # the conda setting (plugin.HEARTBEAT_SETTING)
 COMMANDS = ("activate",)

@@ -29,8 +29,7 @@ import os
 import sys
 
 from . import tokens
-from ._consent import as_bool, do_not_track, do_not_track_reason
-from ._state import debug
+from ._state import as_bool, debug, do_not_track, do_not_track_reason
 from .grammar import MULTI_PREFIXES, SINGLE_PREFIXES, VERSION_PREFIX
 
 try:
