@@ -273,72 +273,26 @@ def test_publish_on_spark_writes_the_same_files(population, daily_logs, tmp_path
         assert rejected_section(out) == expected
 
 
-WEB_CONF = """
-{user}
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp; fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
-    types {{ application/json json; }}
-    server {{
-        listen 127.0.0.1:{port};
-        listen 127.0.0.1:{tls} ssl;
-        ssl_certificate {root}/cert.pem;
-        ssl_certificate_key {root}/key.pem;
-        root {dataset};
-    }}
-}}
-"""
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def web(exact, tmp_path_factory):
     """A real nginx serving the dataset over http:// and https:// (a certificate of a test authority the
     readers are told to trust)."""
-    from aau_stats.live import NginxMissing, nginx_binary
+    from aau_stats.live import Nginx, NginxMissing
 
     trustme = pytest.importorskip("trustme", reason="trustme is not installed (pip install -r requirements/dev.txt)")
-    try:
-        binary = nginx_binary()
-    except NginxMissing as exc:
-        pytest.skip(str(exc))
     root = tmp_path_factory.mktemp("web")
-    (root / "tmp").mkdir()
     authority = trustme.CA()
     cert = authority.issue_cert("127.0.0.1")
     cert.private_key_pem.write_to_path(root / "key.pem")
     cert.cert_chain_pems[0].write_to_path(root / "cert.pem")
     authority.cert_pem.write_to_path(root / "authority.pem")
-    port, tls = free_port(), free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    (root / "nginx.conf").write_text(WEB_CONF.format(user=user, root=root, port=port, tls=tls, dataset=exact.resolve()))
-    process = subprocess.Popen([binary, "-c", str(root / "nginx.conf"), "-p", str(root)], stderr=subprocess.PIPE)
-    import socket
-
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", tls), timeout=0.2).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.stderr.read().decode()
-            time.sleep(0.05)
-    yield {"http": "http://127.0.0.1:%d" % port, "https": "https://127.0.0.1:%d" % tls,
-           "authority": str(root / "authority.pem")}
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        server = Nginx(root, documents=exact, certificate=(root / "cert.pem", root / "key.pem"))
+    except NginxMissing as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield {"http": "http://127.0.0.1:%d" % server.port, "https": "https://127.0.0.1:%d" % server.tls_port,
+               "authority": str(root / "authority.pem")}
 
 
 @pytest.fixture(scope="module")
@@ -346,6 +300,7 @@ def bucket(exact):
     """The dataset uploaded to an S3 server (moto's, on loopback), read as s3://BUCKET."""
     pytest.importorskip("moto", reason="moto is not installed (pip install -r requirements/dev.txt)")
     boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (pip install -r requirements/dev.txt)")
+    from aau_stats.live import free_port
     from moto.server import ThreadedMotoServer
 
     port = free_port()

@@ -44,8 +44,8 @@ http {{
     real_ip_header X-Forwarded-For;
     if_modified_since before;
     server {{
-        listen 127.0.0.1:{port};
-        root {root}/channel;
+        listen 127.0.0.1:{port};{tls}
+        root {documents};
         location ~ \\.conda$ {{
             if ($http_x_simulated_failure) {{ return 503; }}
         }}
@@ -116,26 +116,41 @@ def write_channel(root, paths):
             {"info": {"subdir": directory.name}, "packages": {}, "packages.conda": packages, "repodata_version": 1}))
 
 
-class Nginx:
-    """nginx on a free loopback port, serving ``root/channel``; a context manager."""
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
-    def __init__(self, root):
+
+class Nginx:
+    """nginx on a free loopback port, serving ``documents`` (default ``root/channel``); a context manager.
+
+    ``certificate``: ``(certificate file, key file)`` to serve over TLS too, on :attr:`tls_port`.
+    """
+
+    def __init__(self, root, documents=None, certificate=None):
         self.root = Path(root).resolve()
+        self.documents = Path(documents).resolve() if documents else self.root / "channel"
+        self.certificate = certificate
         self.binary = nginx_binary()
 
     def __enter__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
+        tls = ""
+        if self.certificate:
+            self.tls_port = free_port()
+            tls = "\n        listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;" % (
+                self.tls_port, *self.certificate)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         # As root, nginx's workers would run as nobody, who may not read a private scratch directory.
         user = "user root;" if os.geteuid() == 0 else ""
-        (self.root / "nginx.conf").write_text(NGINX_CONF.format(root=self.root, port=self.port, user=user))
+        (self.root / "nginx.conf").write_text(NGINX_CONF.format(root=self.root, port=self.port, user=user, tls=tls,
+                                                                documents=self.documents))
         self.process = subprocess.Popen([self.binary, "-c", str(self.root / "nginx.conf"), "-p", str(self.root)],
                                         stderr=subprocess.PIPE)
         for _ in range(200):
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection(("127.0.0.1", getattr(self, "tls_port", self.port)), timeout=0.2):
                     return self
             except OSError:
                 if self.process.poll() is not None:

@@ -41,6 +41,7 @@ import duckdb
 from . import __version__
 from .disclosure import Problem, Relation
 from .files import write_atomically
+from .formats.base import quote_sql
 from .questions import DuckDBEngine, Scope
 from .questions._sql import DOWNLOAD
 from .questions.lifecycles import classified_sql
@@ -125,19 +126,18 @@ def _backing(column):
     return {"counts": "_sources", "ci_counts": "_ci", "ci_clients": "_ci"}.get(column, "clients")
 
 
-def _protect(hourly, monthly, columns, k, only=None):
+def _protect(hourly, monthly, columns, k):
     """The cells to null: ``{(file kind, row index, column)}``, primary and secondary, over the hours and
     the months together (a month's additive values are the sums of its hours'), by the general elimination
-    of :mod:`aau_stats.disclosure`. ``only``: the month rows (indexes) whose components to solve, with
-    ``hourly`` and ``monthly`` given as ``{index: row}``."""
+    of :mod:`aau_stats.disclosure`. The rows are lists (indexed by position) or ``{index: row}``."""
     if k <= 1:
         return set()
-    problem = _problem(hourly, monthly, columns, k, only)
+    problem = _problem(hourly, monthly, columns, k)
     status, _ = problem.solve()
     return set(status)
 
 
-def _problem(hourly, monthly, columns, k, only=None):
+def _problem(hourly, monthly, columns, k):
     """The dataset's cells and relations as a :class:`~aau_stats.disclosure.Problem`."""
     index = {c: i for i, c in enumerate(columns)}
     problem = Problem(k)
@@ -239,20 +239,14 @@ def protect_cells(con, tables, k):
             for column, name in (("counts", "counts"), ("ci_counts", "ci"))]
     # The tokens' block: components with a column left determined get more hours, chosen in Python.
     violated = " OR ".join("(m_%s > 0 AND (block_p < 2 OR p_%s = 0))" % (c, c) for c in BLOCK)
-    needing = {comp for comp, in con.execute("""
-        SELECT comp FROM aau_components WHERE NOT block_m AND block_p > 0 AND ({violated})
-          AND comp NOT IN (SELECT comp FROM aau_general)
-    """.format(violated=violated)).fetchall()}
     rows = con.execute("""
-        SELECT c.comp, c._n, c.tokened_counts, {block}, g.block_p, {months}, {sums}
-        FROM aau_cells c JOIN aau_components g USING (comp)
-        WHERE NOT g.block_m AND g.block_p > 0 AND ({violated}) AND c.comp NOT IN (SELECT comp FROM aau_general)
-          AND c.kind = 'h' AND c.clients >= {k}
-        ORDER BY c.comp
+        SELECT g.comp, c._n, c.tokened_counts, {block}, g.block_p, {months}, {sums}
+        FROM aau_components g LEFT JOIN aau_cells c ON c.comp = g.comp AND c.kind = 'h' AND c.clients >= {k}
+        WHERE NOT g.block_m AND g.block_p > 0 AND ({violated}) AND g.comp NOT IN (SELECT comp FROM aau_general)
+        ORDER BY g.comp
     """.format(block=", ".join("c." + c for c in BLOCK), months=", ".join("g.m_" + c for c in BLOCK),
                sums=", ".join("g.p_" + c for c in BLOCK), violated=violated, k=k)).fetchall()
     covered, uncovered = _cover(rows)
-    uncovered |= needing - {row[0] for row in rows}
     extra = [(kind, n, mask) for comp, kind, n, mask in covered if comp not in uncovered]
     if uncovered:
         con.executemany("INSERT INTO aau_general VALUES (?)", [(c,) for c in sorted(uncovered)])
@@ -280,15 +274,16 @@ def _cover(rows):
 
     ``rows``: the hours backed by enough clients of each such component, sorted by component, each
     ``(component, n, tokened_counts, new_installs, updates, redownloads, withheld rows, the month's three
-    values, the withheld rows' three sums)``. A column is determined when it has one withheld cell, or
-    only zeros; one more hour with a non-zero value there undoes that. Hours are taken, with their non-zero
-    cells, until no column is: each time the one that fixes the most columns, the smallest (by
-    ``tokened_counts``) of those, the later of equals.
+    values, the withheld rows' three sums)``; a component with no such hour has one row of ``n`` None.
+    A column is determined when it has one withheld cell, or only zeros; one more hour with a non-zero
+    value there undoes that. Hours are taken, with their non-zero cells, until no column is: each time the
+    one that fixes the most columns, the smallest (by ``tokened_counts``) of those, the later of equals.
     """
     out, uncovered = [], set()
     for comp, group in itertools.groupby(rows, key=lambda r: r[0]):
         hours = list(group)
         first = hours[0]
+        hours = [r for r in hours if r[1] is not None]
         months, sums = first[7:10], first[10:13]
         determined = {c for c in range(3) if months[c] > 0 and (first[6] < 2 or sums[c] == 0)}
         while determined:
@@ -424,7 +419,7 @@ class _Writer:
             self.tables[kind] = "grouped_" + kind
             self.con.execute("CREATE TABLE %s AS SELECT * REPLACE (%s) FROM read_parquet(%s)" % (
                 self.tables[kind], "CAST(time AS TIMESTAMP) AS time" if kind == "h" else "CAST(time AS VARCHAR) AS time",
-                _quote(path / "*.parquet")))
+                quote_sql(str(path / "*.parquet"))))
 
     def __enter__(self):
         return self
@@ -433,10 +428,6 @@ class _Writer:
         if self.folder is not None:
             self.con.close()
             shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _quote(path):
-    return "'%s'" % str(path).replace("'", "''")
 
 
 def _current(out):
@@ -460,7 +451,7 @@ def _write_parquet(con, table, masks, kind, part, when, target):
         COPY (SELECT {labels}, {values} FROM {table} t LEFT JOIN {masks} m ON m.kind = '{kind}' AND m.n = t._n
               WHERE t.{part} = ? ORDER BY t._n) TO {target} (FORMAT parquet, COMPRESSION snappy)
     """.format(labels=", ".join("t." + c for c in LABELS), values=values, table=table, masks=masks, kind=kind,
-               part=part, target=_quote(target)), [when])
+               part=part, target=quote_sql(str(target))), [when])
 
 
 def _accounting(engine, span):
@@ -507,7 +498,7 @@ def _rejections(engine, store):
     elif (Path(engine.db_path) / SOURCES).is_dir():
         rows = engine.con.execute(
             "SELECT source_id, unnest(map_keys(rejected)), unnest(map_values(rejected)) FROM read_parquet(%s)"
-            " WHERE status = 'done'" % _quote(Path(engine.db_path) / SOURCES / "*.parquet")).fetchall()
+            " WHERE status = 'done'" % quote_sql(str(Path(engine.db_path) / SOURCES / "*.parquet"))).fetchall()
     else:
         return None
     for source, reason, lines in rows:

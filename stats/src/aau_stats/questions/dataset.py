@@ -33,9 +33,9 @@ def _connect(location):
     """A DuckDB connection that reads ``location``: DuckDB's httpfs extension where it is installed, else
     DuckDB's readers over an fsspec file system (``pip install 'aau-stats[remote]'``)."""
     con = duckdb.connect()
-    scheme = urllib.parse.urlparse(location).scheme
-    if scheme not in ("http", "https", "s3"):
+    if not _remote(location):
         return con
+    scheme = urllib.parse.urlparse(location).scheme
     try:
         con.execute("LOAD httpfs")
         return con
