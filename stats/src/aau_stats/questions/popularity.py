@@ -23,7 +23,7 @@ from ._sql import DOWNLOAD, MONTH
 
 DISTINCT = ("exact", "hll")
 # The distinct counts, by the column that holds them: what each counts.
-_COUNTED = (("clients", "c"), ("environments", "e"), ("_clients", "c"), ("_sources", "coalesce(c, ip)"))
+_COUNTED = (("clients", "c"), ("environments", "e"), ("_clients", "c"), ("_sources", "_source"))
 
 TITLE = "Package popularity"
 BY = {
@@ -47,22 +47,34 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
         if unknown:
             raise QuestionError("unknown package %r: no requests for it in %s" % (unknown[0], engine.db_path))
     groups = [("pkg_name", "name")] + [BY[b] for b in dict.fromkeys(by)]
-    if monthly:
-        groups.append(("time", MONTH))
     where = DOWNLOAD
     if packages:
         where += " AND name IN (%s)" % ", ".join("'%s'" % p.replace("'", "''") for p in packages)
+    # Two steps: first the downloads grouped with their tokens (a client that downloads a file again is one
+    # row: far fewer rows than downloads), then the groupings and distinct counts over those rows.
+    first = ["%s AS %s" % (expr, name) for name, expr in groups]
+    if monthly or distinct == "hll":
+        first.append("date_trunc('month', day) AS _month")  # a date: grouped faster than its text
+    kept = engine.keep("""
+        SELECT {first}, c, e, coalesce(c, ip) AS _source, count(*) AS downloads FROM {requests} r WHERE {where}
+        GROUP BY {exprs}, c, e, coalesce(c, ip)
+    """.format(first=", ".join(first), exprs=", ".join(f.rsplit(" AS ", 1)[0] for f in first),
+               requests=scope.requests(), where=where))
+    if monthly:
+        groups.append(("time", MONTH.replace("day", "_month")))
     names = [name for name, _ in groups]
-    downloads_sql = "SELECT {select}, {month} AS _month, c, e, ip FROM {requests} r WHERE {where}".format(
-        select=", ".join("%s AS %s" % (expr, name) for name, expr in groups), month=MONTH,
-        requests=scope.requests(), where=where)
+    downloads_sql = "SELECT {names}{time}{month}, c, e, _source, downloads FROM {kept} k".format(
+        names=", ".join(names[:len(names) - monthly]), time=", %s AS time" % groups[-1][1] if monthly else "",
+        month=", _month" if distinct == "hll" else "", kept=kept)
     counted = ", ".join(("count(DISTINCT %s) AS %s" if distinct == "exact" else "0 AS %s") % (
-        (value, name) if distinct == "exact" else (name,)) for name, value in _COUNTED)
+        (value, name) if distinct == "exact" else (name,)) for name, value in _COUNTED if name != "_clients")
     # One pass: the groups, and the totals (the empty grouping set).
     columns, rows = engine.rows("""
-        SELECT {names}, grouping({first}) AS _total, count(*) AS counts, {counted}, count(DISTINCT pkg_name) AS _names
-        FROM ({downloads}) d
-        GROUP BY GROUPING SETS (({names}), ())
+        SELECT {names}, _total, counts, clients, environments, clients AS _clients, _sources, _names FROM (
+            SELECT {names}, grouping({first}) AS _total, coalesce(sum(downloads), 0) AS counts, {counted},
+                   count(DISTINCT pkg_name) AS _names
+            FROM ({downloads}) d
+            GROUP BY GROUPING SETS (({names}), ())) g
     """.format(names=", ".join(names), first=names[0], counted=counted, downloads=downloads_sql))
     if distinct == "hll":
         rows = _estimated(engine, downloads_sql, names, columns, rows)
@@ -111,7 +123,7 @@ def _coarser(engine, downloads_sql, names, table, answer):
     # The finest set too (DuckDB groups only by columns of some set); its rows are the table's own.
     sets = [[names[0], *(o for j, o in enumerate(others) if mask >> j & 1)] for mask in range(1 << len(others))]
     _, rows = engine.rows("""
-        SELECT {names}, {flags}, count(*) AS counts, count(DISTINCT coalesce(c, ip)) AS _sources
+        SELECT {names}, {flags}, sum(downloads) AS counts, count(DISTINCT _source) AS _sources
         FROM ({downloads}) d GROUP BY GROUPING SETS ({sets})
     """.format(names=", ".join(names), flags=", ".join("grouping(%s)" % n for n in names), downloads=downloads_sql,
                sets=", ".join("(%s)" % ", ".join(s) for s in sets)))
