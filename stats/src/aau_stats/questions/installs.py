@@ -33,6 +33,7 @@ from ._sql import DOWNLOAD, MONTH
 TITLE = "New installs and updates"
 DEFAULT_WARM_UP_DAYS = 14
 MAX_WARM_UP_DAYS = 36500
+_MONTH_START = "date_trunc('month', %s)"
 
 
 def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
@@ -52,13 +53,14 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
             start = datetime.date.max
     until = scope.filters.until
     window = "day >= DATE '%s'%s" % (start, " AND day <= DATE '%s'" % until if until else "")
+    # Months are grouped as dates (faster than their text), and written as text at the end.
     versions = engine.keep("""
         SELECT e, c, name, version, build, {month} AS month, CASE WHEN {window} THEN 1 ELSE 0 END AS counted,
                CASE WHEN e IS NULL THEN ip END AS untokened_ip, count(*) AS downloads, min(ts) AS first_ts
         FROM {history} r WHERE {download}
         GROUP BY e, c, name, version, build, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
                  CASE WHEN e IS NULL THEN ip END
-    """.format(month=MONTH, window=window, history=history, download=DOWNLOAD))
+    """.format(month=_MONTH_START % "day", window=window, history=history, download=DOWNLOAD))
     columns, rows = engine.rows("""
         WITH v AS (SELECT e, name, version, build, min(first_ts) AS first_ts FROM {versions}
                    WHERE e IS NOT NULL GROUP BY e, name, version, build),
@@ -79,14 +81,14 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
                    count(DISTINCT e) AS environments, count(DISTINCT CASE WHEN e IS NOT NULL THEN c END) AS clients,
                    count(DISTINCT untokened_ip) AS addresses
             FROM {versions} d WHERE counted = 1 GROUP BY 1, 2)
-        SELECT k.name AS package, k.month, coalesce(f.new_installs, 0) AS new_installs,
+        SELECT k.name AS package, {month} AS month, coalesce(f.new_installs, 0) AS new_installs,
                coalesce(f.updates, 0) AS updates,
                k.tokened - coalesce(f.new_installs + f.updates + f.first_in_older_env, 0) AS redownloads,
                coalesce(f.first_in_older_env, 0) AS first_in_older_env, k.untokened_downloads,
                k.environments, k.clients, k.clients AS _clients, k.addresses AS _addresses
         FROM counted k LEFT JOIN firsts f ON f.name = k.name AND f.month = k.month
     """.format(versions=versions, sessions=scope.sessions(time=False), start=start,
-               first_month=MONTH.replace("day", "CAST(v.first_ts AS DATE)"),
+               first_month=_MONTH_START % "CAST(v.first_ts AS DATE)", month=MONTH.replace("day", "k.month"),
                first_window=window.replace("day", "CAST(v.first_ts AS DATE)")))
     rows.sort(key=lambda row: (-(row[2] + row[3] + row[4] + row[5]), row[0], row[1]))
     clients = engine.scalar("SELECT count(DISTINCT c) FROM %s d WHERE counted = 1 AND e IS NOT NULL" % versions)
