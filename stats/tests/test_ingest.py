@@ -152,6 +152,31 @@ def test_truncated_gzip_keeps_what_is_readable_and_says_so(tmp_path, db):
     assert report.parsed + report.rejected_total + report.blank == report.lines
 
 
+_WITHOUT_ZLIB_NG = """
+import json, sys
+sys.modules["zlib_ng"] = None  # as on a platform without its wheel
+from aau_stats import ingest
+(report,) = ingest.ingest([sys.argv[1]], sys.argv[2])
+print(json.dumps([ingest.zlib.__name__, report.lines, report.parsed, report.rejected, report.note]))
+"""
+
+
+def test_gzip_is_read_alike_with_and_without_zlib_ng(tmp_path):
+    whole = gzip.compress((combined() * 3000).encode()) + gzip.compress(combined(ip="10.9.9.9").encode())
+    (tmp_path / "two-members.log.gz").write_bytes(whole)
+    (tmp_path / "cut.log.gz").write_bytes(whole[: len(whole) // 2])
+    for name in ("two-members.log.gz", "cut.log.gz"):
+        seen = []
+        for run in ("with", "without"):
+            code = _WITHOUT_ZLIB_NG if run == "without" else _WITHOUT_ZLIB_NG.replace('sys.modules["zlib_ng"] = None', "")
+            out = subprocess.run([sys.executable, "-c", code, str(tmp_path / name), str(tmp_path / (run + name + ".db"))],
+                                 capture_output=True, text=True, check=True).stdout
+            seen.append(json.loads(out))
+        assert [s[0] for s in seen] == ["zlib_ng.zlib_ng", "zlib"]
+        assert seen[0][1:] == seen[1][1:]
+    assert seen[0][2] < 3001 and "truncated" in seen[0][4]
+
+
 def test_bad_bytes_long_lines_and_empty_files_do_not_stop_ingestion(tmp_path, db):
     logs = tmp_path / "logs"
     logs.mkdir()
