@@ -648,6 +648,9 @@ def ingest(inputs, db_path, fmt=None, raw=False, keep_account_tokens=False, on_f
     if fmt is not None and fmt not in FORMATS:
         raise InputError("--format %s: unknown; known formats: %s" % (fmt, ", ".join(FORMATS)))
     con = open_store(db_path)
+    # No statement of an ingest needs its rows in the order they were read: unordered, DuckDB writes the
+    # scratch tables with both cores (the last line is read on its own: see _last_line_reason).
+    con.execute("SET preserve_insertion_order = false")
     register_duckdb(con)
     key = load_keys(db_path, con)
     reports = []
@@ -805,7 +808,7 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
             samples = _count_outcomes(con, report, raw)
             if scan.reread:
                 _forget_one_rejection(con, source_id, assumed.tail_reason)
-            tail_reason = _last_line_reason(con, scan.lines) if scan.tail_bytes else None
+            tail_reason = _last_line_reason(con, scan.lines, source, layout, raw) if scan.tail_bytes else None
             _record(con, source_id, name, found, scan, already + scan.lines, tail_reason, report, samples)
             con.execute("COMMIT")
         except BaseException:
@@ -821,22 +824,36 @@ def _forget_one_rejection(con, source_id, reason):
     con.execute("DELETE FROM rejections WHERE source_id = ? AND lines <= 0", [source_id])
 
 
-def _last_line_reason(con, lines):
-    """Why the last of ``lines`` lines just read was rejected (None: it is a request)."""
+def _last_line_reason(con, lines, source, layout, raw):
+    """Why the last of ``lines`` lines just read from the file ``source`` was rejected (None: it is a request).
+
+    Table ``checked`` is made without keeping the lines' order (which lets DuckDB write it in parallel), so
+    the last line is read again from the end of the file and checked on its own, as the reader saw it.
+    """
     for (error_type,) in con.execute("SELECT first(error_type) FROM reader_rejects WHERE line = ?", [lines]).fetchall():
         if error_type is not None:
             return _READER_REASONS.get(str(error_type).upper(), "bad format")
-    last = con.execute("SELECT reason FROM checked ORDER BY rowid DESC LIMIT 1").fetchall()
-    return last[0][0] if last else None
+    with open(source, "rb") as handle:
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - MAX_LINE_BYTES - 2))
+        end = handle.read()
+    if end.endswith(b"\n"):  # a line the CloudFront alignment rewrote ends with one
+        end = end[:-1]
+    line = end[end.rfind(b"\n") + 1:].decode("utf-8", "replace")  # the reader took it: UTF-8, not too long
+    reason, ip = con.execute("SELECT reason, ip FROM (%s)" % checked_select(
+        layout, "(SELECT CAST(? AS VARCHAR) AS line)", raw), [line]).fetchall()[0]
+    if reason is None and con.execute("SELECT count(*) FROM address_model WHERE NOT valid AND address_key = ?",
+                                      [ip]).fetchall()[0][0]:
+        return "bad address"
+    return reason
 
 
 def _count_outcomes(con, report, raw):
     """Fill ``report`` with the parsed, rejected, blank and header counts; return rejection samples."""
     found = con.execute(
-        "SELECT reason, count(*), list(sample) FILTER (WHERE sample IS NOT NULL)[1:%d] FROM checked GROUP BY reason"
-        % SAMPLES).fetchall()
+        "SELECT reason, count(*), list(sample ORDER BY sample) FILTER (WHERE sample IS NOT NULL)[1:%d] FROM checked"
+        " GROUP BY reason" % SAMPLES).fetchall()
     for error_type, count, examples in con.execute(
-            "SELECT error_type, count(*), list(%s)[1:%d] FROM (SELECT line, first(error_type) AS error_type,"
+            "SELECT error_type, count(*), list(%s ORDER BY line)[1:%d] FROM (SELECT line, first(error_type) AS error_type,"
             " first(csv_line) AS csv_line FROM reader_rejects GROUP BY line) GROUP BY ALL"
             % (masked_sample_sql("csv_line", raw), SAMPLES)).fetchall():
         found.append((_READER_REASONS.get(str(error_type).upper(), "bad format"), count, examples))
