@@ -142,3 +142,65 @@ def test_a_store_from_before_block_checks_is_read_and_upgraded(tmp_path):
     assert len(blocks) == 4 * -(-len(text) // 4096)
     assert int.from_bytes(blocks[:4], "little") == zlib.crc32(text[:4096].encode())
     assert stored(db) == (200, 0, 200)
+
+
+def _everything(db):
+    """What a store holds, in a form two stores can be compared by (ids are keyed: the tables' contents)."""
+    queries = {
+        "requests": "SELECT * EXCLUDE (source_id) FROM requests ORDER BY ALL",
+        "sessions": "SELECT * FROM sessions ORDER BY ALL",
+        "rejections": "SELECT reason, lines, samples FROM rejections ORDER BY ALL",
+        "sources": "SELECT format, bytes_done, lines_done, tail_bytes, tail_reason FROM sources ORDER BY ALL",
+    }
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+
+
+def _in_parts_and_whole(tmp_path, monkeypatch, name, data, part_bytes):
+    from aau_stats import ingest as ingest_module
+
+    log = write(tmp_path / name, data)
+    (whole,) = ingest([str(log)], tmp_path / "whole.duckdb")
+    # The same key: the same pseudonyms and ids.
+    (tmp_path / "parts.duckdb.key").write_bytes((tmp_path / "whole.duckdb.key").read_bytes())
+    monkeypatch.setattr(ingest_module, "PART_BYTES", part_bytes)
+    made = []
+    real = ingest_module._Parts.write
+
+    def counting(self, piece):
+        real(self, piece)
+        made[:] = self.paths
+
+    monkeypatch.setattr(ingest_module._Parts, "write", counting)
+    (parts,) = ingest([str(log)], tmp_path / "parts.duckdb")
+    return whole, parts, made
+
+
+def test_a_log_parsed_in_many_parts_stores_what_it_stores_parsed_whole(tmp_path, monkeypatch):
+    """Large inputs are parsed a part at a time (bounded memory); the parts must not show: the same
+    requests, sessions (a session spans parts), rejections and samples, and the same cut last line."""
+    lines = log_lines(600).splitlines(keepends=True)
+    lines[10] = "not a log line\n"
+    lines[250] = "\r\n"  # a blank line with a Windows line end
+    lines[400] = lines[400].replace("10.0.1.144", "10.0.1.999")  # a bad address
+    lines[401] = "\xff" + lines[401]  # not UTF-8 once the text is encoded as latin-1
+    text = "".join(lines)
+    data = text.encode("latin-1")[:-60]  # the last line cut inside its user agent: rejected, and its length kept
+    whole, parts, made = _in_parts_and_whole(tmp_path, monkeypatch, "access.log", data, 4096)
+    assert len(made) > 20  # many parts were parsed
+    assert (parts.lines, parts.parsed, parts.blank, parts.rejected) == (
+        whole.lines, whole.parsed, whole.blank, whole.rejected)
+    assert whole.rejected == {"bad format": 2, "bad address": 1, "bad encoding": 1} and whole.blank == 1
+    assert _everything(tmp_path / "parts.duckdb") == _everything(tmp_path / "whole.duckdb")
+
+
+def test_concatenated_cloudfront_logs_parsed_in_parts_keep_each_header_for_the_lines_after_it(tmp_path, monkeypatch):
+    from test_formats import concatenated_cloudfront
+
+    text = concatenated_cloudfront() * 40
+    whole, parts, made = _in_parts_and_whole(tmp_path, monkeypatch, "concatenated.log", text, 1024)
+    assert len(made) > 5
+    assert (whole.parsed, whole.rejected) == (80, {"bad format": 40})
+    assert (parts.lines, parts.parsed, parts.headers, parts.rejected) == (
+        whole.lines, whole.parsed, whole.headers, whole.rejected)
+    assert _everything(tmp_path / "parts.duckdb") == _everything(tmp_path / "whole.duckdb")

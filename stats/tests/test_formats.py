@@ -246,5 +246,11 @@ def test_fields_headers_are_counted_across_read_chunks(tmp_path, monkeypatch, ch
 
     monkeypatch.setattr(ingest_module, "_CHUNK", chunk)
     path = tmp_path / "cf.log"
-    path.write_bytes(b"#Fields: a b\n1\t2\n#Fields: b a\n2\t1\n#Field: not one\nx#Fields: nor this\n")
-    assert ingest_module._fields_headers(str(path)) == 2
+    text = b"#Fields: a b\n1\t2\n#Fields: b a\n2\t1\n#Field: not one\nx#Fields: nor this\n"
+    path.write_bytes(text)
+    assert ingest_module._fields_headers([str(path)]) == 2
+    # Parts of one input, cut at a line end: a header that starts the second part counts too.
+    cut = text.index(b"#Fields: b a")
+    (tmp_path / "part-1").write_bytes(text[:cut])
+    (tmp_path / "part-2").write_bytes(text[cut:])
+    assert ingest_module._fields_headers([str(tmp_path / "part-1"), str(tmp_path / "part-2")]) == 2

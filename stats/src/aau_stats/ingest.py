@@ -4,9 +4,11 @@ For each input, one pass in Python decompresses (gzip, zstd or plain,
 recognised by their first bytes), skips the part ingested before (the
 manifest in table ``sources`` knows each input by a fingerprint of its first
 4 KiB, so a renamed or rotated file is still recognised), counts the new
-lines and writes them to a scratch file. DuckDB's CSV reader then parses them
-in parallel; lines it cannot split are kept in its reject table with the
-reason. Every new line ends up as a request, a rejection with a reason, or a
+lines and copies them into scratch files of about a GiB each (a plain file
+of one part, read from its start, is read where it lies). That pass runs in
+a thread of its own: DuckDB's CSV reader parses each part, in parallel, while
+the next is copied; lines it cannot split are kept in its reject table with
+the reason. Every new line ends up as a request, a rejection with a reason, or a
 blank line, and the three add up to the line count. The requests, the
 rejections and the manifest update are one transaction: a killed ingest
 leaves the store as it was, and running it again gives the same counts.
@@ -43,6 +45,10 @@ DETECT_LINES = 50
 _EMPTY_LINE = re.compile(rb"^\r?\n", re.M)
 SAMPLES = 3
 _CHUNK = 1 << 20
+# A larger input is copied in parts of about this many bytes (three million lines or so), each parsed in turn
+# in the one transaction while the next is copied: DuckDB's tables of the lines stay the size of one part
+# (they spill beyond its memory limit at most that much), and the parse of one overlaps the copy of the next.
+PART_BYTES = 1 << 30
 
 _READER_REASONS = {
     "MISSING COLUMNS": "bad format",
@@ -183,48 +189,93 @@ class _Normalised:
         self._out.close()
 
 
-def _fields_headers(source):
-    """How many ``#Fields:`` header lines ``source`` has (counted in chunks, at C speed)."""
+class _Parts:
+    """A writer into files ``prefix-1``, ``prefix-2``, ...: a part ends at the first line end after
+    ``part_bytes``, so that each part is whole lines and DuckDB parses one part at a time in bounded memory.
+    ``on_part(path)`` is called as each part is complete."""
+
+    def __init__(self, prefix, part_bytes, on_part=None):
+        self._prefix, self._part_bytes, self._on_part = prefix, part_bytes, on_part
+        self.paths = []
+        self._out = None
+        self._size = 0
+
+    def write(self, data):
+        while data:
+            if self._out is None:
+                self.paths.append("%s-%d" % (self._prefix, len(self.paths) + 1))
+                self._out = open(self.paths[-1], "wb")  # noqa: SIM115 - closed when the part is full
+                self._size = 0
+            cut = len(data)
+            if self._size + len(data) >= self._part_bytes:
+                end = data.find(b"\n", max(0, self._part_bytes - self._size - 1))
+                cut = len(data) if end < 0 else end + 1
+            self._out.write(data[:cut])
+            self._size += cut
+            if cut < len(data) or (self._size >= self._part_bytes and data.endswith(b"\n")):
+                self._finish()
+            data = data[cut:]
+
+    def _finish(self):
+        self._out.close()
+        self._out = None
+        if self._on_part is not None:
+            self._on_part(self.paths[-1])
+
+    def close(self):
+        if self._out is not None:
+            self._finish()
+
+
+def _fields_headers(sources):
+    """How many ``#Fields:`` header lines the files ``sources`` have (counted in chunks, at C speed)."""
     marker = b"\n#Fields:"
-    count, tail = 0, b"\n"  # the file's start is a line's start
-    with open(source, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            data = tail + chunk
-            count += data.count(marker)
-            tail = data[-(len(marker) - 1):]  # shorter than the marker: nothing is counted twice
+    count = 0
+    for source in sources:
+        tail = b"\n"  # each file (each part) starts at a line's start
+        with open(source, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                data = tail + chunk
+                count += data.count(marker)
+                tail = data[-(len(marker) - 1):]  # shorter than the marker: nothing is counted twice
     return count
 
 
-def _align_cloudfront_fields(source, aligned, fields):
+def _align_cloudfront_fields(sources, aligned, fields):
     """Concatenated CloudFront logs carry a ``#Fields:`` header per part, maybe in other orders: each
-    governs the lines after it. When ``source`` has a header other than ``fields`` (the one its layout
-    reads), its lines are rewritten into ``aligned`` in the order of ``fields`` (a column it lacks is
-    ``-``; a line of the wrong length stays a bad line); returns whether it did.
+    governs the lines after it. When the files ``sources`` (one input, in order) hold a header other than
+    ``fields`` (the one its layout reads), their lines are rewritten into ``aligned-1``, ``aligned-2``, ...
+    in the order of ``fields`` (a column it lacks is ``-``; a line of the wrong length stays a bad line);
+    returns the files to read: those, or ``sources`` when nothing needed rewriting.
     """
-    if _fields_headers(source) < 2:
-        return False  # every CloudFront file has one: only a second one needs the line-by-line pass
+    if _fields_headers(sources) < 2:
+        return sources  # every CloudFront file has one: only a second one needs the line-by-line pass
     wanted = tuple(fields)
     changed = False
-    with open(source, "rb") as handle, open(aligned, "wb") as out:
-        current = wanted
-        for line in handle:
-            if line.startswith(b"#Fields:"):
-                current = tuple(line[len(b"#Fields:"):].decode("ascii", "replace").split())
-                changed = changed or current != wanted
-                out.write(line)
-                continue
-            if current == wanted or line.startswith(b"#") or not line.strip():
-                out.write(line)
-                continue
-            values = line.rstrip(b"\r\n").split(b"\t")
-            if len(values) != len(current):  # longer than any layout: a bad line whatever its header
-                out.write(line.rstrip(b"\r\n") + b"\t-" * (len(wanted) + 1) + b"\n")
-                continue
-            by_name = dict(zip(current, values))
-            out.write(b"\t".join(by_name.get(name, b"-") for name in wanted) + b"\n")
+    current = wanted
+    outputs = ["%s-%d" % (aligned, number + 1) for number in range(len(sources))]
+    for source, output in zip(sources, outputs):
+        with open(source, "rb") as handle, open(output, "wb") as out:
+            for line in handle:
+                if line.startswith(b"#Fields:"):
+                    current = tuple(line[len(b"#Fields:"):].decode("ascii", "replace").split())
+                    changed = changed or current != wanted
+                    out.write(line)
+                    continue
+                if current == wanted or line.startswith(b"#") or not line.strip():
+                    out.write(line)
+                    continue
+                values = line.rstrip(b"\r\n").split(b"\t")
+                if len(values) != len(current):  # longer than any layout: a bad line whatever its header
+                    out.write(line.rstrip(b"\r\n") + b"\t-" * (len(wanted) + 1) + b"\n")
+                    continue
+                by_name = dict(zip(current, values))
+                out.write(b"\t".join(by_name.get(name, b"-") for name in wanted) + b"\n")
     if not changed:
-        os.unlink(aligned)
-    return changed
+        for output in outputs:
+            os.unlink(output)
+        return sources
+    return outputs
 
 
 class _Blocks:
@@ -308,6 +359,7 @@ class _Scan:
     fingerprint: str = ""
     tail_bytes: int = 0  # the length of a last line without a newline
     reread: bool = False  # the known last line, rejected, has grown: it is in the new part again
+    parts: list = field(default_factory=list)  # the files the new part was copied into, in order
 
 
 class _ReadAhead:
@@ -358,7 +410,7 @@ class _ReadAhead:
             self._thread.join()
 
 
-def _scan_new_part(path, kind, known, scratch, on_bytes=None, marks=()):
+def _scan_new_part(path, kind, known, scratch, on_bytes=None, marks=(), on_part=None):
     """Read the whole decompressed input; count and copy to ``scratch`` (if given) what is new after ``known``.
 
     A last line ``known`` left without its newline is followed by its newline
@@ -378,7 +430,8 @@ def _scan_new_part(path, kind, known, scratch, on_bytes=None, marks=()):
     started = skip == 0
     since_newline = 0
     last = b"\n"
-    out = _Normalised(open(scratch, "wb")) if scratch else None  # noqa: SIM115 - closed below
+    parts = _Parts(scratch, PART_BYTES, on_part) if scratch else None
+    out = _Normalised(parts) if scratch else None
     try:
         with _open_decompressed(path, kind) as source, _ReadAhead(source, _CHUNK, kind is not None) as ahead:
             raw_handle = getattr(source, "_handle", source)  # the file under a gzip stream; zstd hides it
@@ -435,6 +488,7 @@ def _scan_new_part(path, kind, known, scratch, on_bytes=None, marks=()):
         scan.tail_bytes = tail  # nothing new: the known last line is still open
     scan.total, scan.at = position, blocks.at
     scan.blocks, scan.fingerprint = blocks.finish(), digest.hexdigest()
+    scan.parts = parts.paths if parts else []
     return scan
 
 
@@ -735,6 +789,79 @@ def _identify(known, scan):
     return None, next((candidate for candidate in known if candidate.holds(scan)), None)
 
 
+class _Stopped(Exception):
+    """The parse that waited for the scan's parts has given up."""
+
+
+class _Scanning:
+    """:func:`_scan_new_part` in a thread of its own, handing over each part of the copy as it is written,
+    so that DuckDB parses a part while the next is read (at most ``ahead`` parts wait on disk)."""
+
+    def __init__(self, args, ahead=2):
+        self._parts = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._scan = self._error = None
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, args=args, name="aau-stats-scan", daemon=True)
+        self._thread.start()
+
+    def _run(self, *args):
+        try:
+            self._scan = _scan_new_part(*args, on_part=self._hand_over)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the thread that waits for the scan
+            self._error = exc
+        finally:
+            self._hand_over(None, last=True)
+
+    def _hand_over(self, part, last=False):
+        while True:
+            if self._stop.is_set():
+                if last:
+                    return
+                raise _Stopped()
+            try:
+                self._parts.put(part, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def parts(self):
+        """The parts, in order, as each is complete."""
+        while not self._ended:
+            part = self._parts.get()
+            if part is None:
+                self._ended = True
+            else:
+                yield part
+
+    def result(self):
+        """The scan, once done; what it raised, if it failed."""
+        for _ in self.parts():
+            pass
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._scan
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def _direct(assumed, kind, size):
+    """Whether an input is parsed where it lies: a plain file, read from its start, of one part."""
+    return assumed is None and kind is None and size is not None and size <= PART_BYTES
+
+
+def _layout_of(found, head, path, kind, name):
+    """``(format name or None, Layout, head)`` of an input whose first bytes are ``head``."""
+    found = found or detect(_head_lines(head))
+    if found is None and len(head) >= DETECT_BYTES:  # long first lines: look further
+        head = _read_head(path, kind, name, MAX_LINE_BYTES * 2)
+        found = detect(_head_lines(head))
+    return found, (FORMATS[found].layout(_head_lines(head)) if found else UNKNOWN_LAYOUT), head
+
+
 def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_tokens, progress=None):
     try:
         kind = _compression(path)
@@ -747,74 +874,100 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
     marks = [k.bytes_done for k in known]
     # The longest known input that starts the same is the likely one; the scan's blocks confirm it.
     assumed, identified = (known[0] if known else None), not known
-    # A plain file read from its start is parsed where it lies; anything else through a scratch copy.
-    direct = assumed is None and kind is None
+    # A plain file read from its start is parsed where it lies (when it is one part); anything else
+    # through a scratch copy in parts.
+    direct = _direct(assumed, kind, size)
     while True:
-        scan = _scan_new_part(path, kind, assumed, None if direct else scratch, on_bytes, marks)
+        stored_format = assumed.format if assumed else None
+        found, layout, head = _layout_of(fmt_name or stored_format, head, path, kind, name)
+        report = FileReport(path=name, format=found or "")
+        if progress:
+            progress(name, "parsing", None, None)
+        # The scan copies the input in parts while DuckDB parses the parts already copied; what the scan
+        # finds decides, at the end, whether the parse stands or is rolled back and done again. A file
+        # parsed where it lies is scanned first: on two cores, a scan beside the parse slows the parse more
+        # than it saves.
+        scanning = _Scanning((path, kind, assumed, None if direct else scratch, on_bytes, marks))
+        if direct:
+            scan = scanning.result()
+            if scan.saw_cr or os.stat(path).st_size != scan.total:
+                direct = False  # line ends to normalise, or it grew while being read: through a copy
+                continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            source_id = assumed.source_id if assumed else con.execute(
+                "SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
+            parts = [path] if direct else scanning.parts()
+            if found == "cloudfront":
+                parts = _align_cloudfront_fields(list(parts), scratch + ".aligned", layout.columns)
+            samples, last = _parse_parts(con, parts, path, layout, source_id, key, raw, keep_account_tokens, report)
+            scan = scanning.result()
+        except BaseException:
+            scanning.stop()
+            con.execute("ROLLBACK")
+            raise
+        redo = False
         if not identified:
             identified = True
             match, holder = _identify(known, scan)
             if holder is not None:
-                report = FileReport(path=name, already=holder.lines_done, format=holder.format or "",
-                                    note="shorter than an input ingested before, and a part of it:"
-                                         " not ingested again")
-                return report
+                con.execute("ROLLBACK")
+                return FileReport(path=name, already=holder.lines_done, format=holder.format or "",
+                                  note="shorter than an input ingested before, and a part of it: not ingested again")
             if match is not assumed:
-                assumed = match
-                direct = assumed is None and kind is None
-                continue
-        if direct and scan.saw_cr:
-            direct = False  # line ends to normalise: through a copy
+                assumed, redo = match, True
+        if direct and os.stat(path).st_size != scan.total:
+            redo = True  # it grew while being parsed: through a copy
+        if redo:
+            con.execute("ROLLBACK")
+            direct = False if direct else _direct(assumed, kind, size)
             continue
-        source_id = assumed.source_id if assumed else None
-        already = (assumed.lines_done if assumed else 0) - scan.reread
-        stored_format = assumed.format if assumed else None
-        report = FileReport(path=name, already=already, lines=scan.lines, note=scan.note)
+        report.already = (assumed.lines_done if assumed else 0) - scan.reread
+        report.lines, report.note = scan.lines, scan.note
         if scan.lines == 0:
-            report.format = stored_format or ""
-            return report
+            con.execute("ROLLBACK")
+            return FileReport(path=name, already=report.already, note=scan.note, format=stored_format or "")
         if scan.reread:
             report.note = "; ".join(filter(None, [
                 report.note, "its last line, cut when it was ingested before, was read again whole"]))
-        found = fmt_name or stored_format or detect(_head_lines(head))
-        if found is None and len(head) >= DETECT_BYTES:  # long first lines: look further
-            head = _read_head(path, kind, name, MAX_LINE_BYTES * 2)
-            found = detect(_head_lines(head))
         if found is None:
-            layout = UNKNOWN_LAYOUT
             report.note = "no known log format recognised"
-        else:
-            report.format = found
-            layout = FORMATS[found].layout(_head_lines(head))
-        if progress:
-            progress(name, "parsing", scan.lines, None)
-        con.execute("BEGIN TRANSACTION")
         try:
-            if source_id is None:
-                source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
-            con.execute("DROP TABLE IF EXISTS reader_rejects")
-            con.execute("DROP TABLE IF EXISTS reader_scans")
-            source = path if direct else scratch
-            if found == "cloudfront" and _align_cloudfront_fields(source, scratch + ".aligned", layout.columns):
-                source = scratch + ".aligned"
-            reader = "read_csv(%s, %s)" % (quote_sql(str(source)), LINE_READER_OPTIONS)
-            con.execute("CREATE OR REPLACE TEMP TABLE checked AS " + checked_select(layout, reader, raw))
-            if direct and os.stat(path).st_size != scan.total:
-                con.execute("ROLLBACK")  # it grew while being read: count and read one copy instead
-                direct = False
-                continue
-            for statement in _insert_statements(source_id, key, raw, keep_account_tokens):
-                con.execute(statement)
-            samples = _count_outcomes(con, report, raw)
+            _unaccounted(report)
             if scan.reread:
                 _forget_one_rejection(con, source_id, assumed.tail_reason)
-            tail_reason = _last_line_reason(con, scan.lines, source, layout, raw) if scan.tail_bytes else None
-            _record(con, source_id, name, found, scan, already + scan.lines, tail_reason, report, samples)
+            tail_reason = _last_line_reason(con, last, layout, raw) if scan.tail_bytes else None
+            _record(con, source_id, name, found, scan, report.already + scan.lines, tail_reason, report,
+                    list(samples.items()))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         return report
+
+
+def _parse_parts(con, parts, path, layout, source_id, key, raw, keep_account_tokens, report):
+    """Parse and store each of ``parts`` (files of whole lines, in order) as requests and rejections of
+    ``source_id``, adding their counts to ``report``; returns ``(samples by reason, the last part)``.
+
+    A part is deleted once parsed (unless it is ``path``, the input itself), but for the last one, whose
+    last line :func:`_last_line_reason` may read again.
+    """
+    samples, last = {}, None
+    for part in parts:
+        if last is not None and last != path:
+            os.unlink(last)  # parsed: the disk it took is free for the next part
+        last = part
+        con.execute("DROP TABLE IF EXISTS reader_rejects")
+        con.execute("DROP TABLE IF EXISTS reader_scans")
+        reader = "read_csv(%s, %s)" % (quote_sql(str(part)), LINE_READER_OPTIONS)
+        con.execute("CREATE OR REPLACE TEMP TABLE checked AS " + checked_select(layout, reader, raw))
+        for statement in _insert_statements(source_id, key, raw, keep_account_tokens):
+            con.execute(statement)
+        for reason, examples in _count_outcomes(con, report, raw):
+            # The first few in text order over all parts: the same whichever way the input was cut.
+            samples[reason] = sorted(samples.get(reason, []) + list(examples or []))[:SAMPLES]
+    return samples, last
 
 
 def _forget_one_rejection(con, source_id, reason):
@@ -824,18 +977,21 @@ def _forget_one_rejection(con, source_id, reason):
     con.execute("DELETE FROM rejections WHERE source_id = ? AND lines <= 0", [source_id])
 
 
-def _last_line_reason(con, lines, source, layout, raw):
-    """Why the last of ``lines`` lines just read from the file ``source`` was rejected (None: it is a request).
+def _last_line_reason(con, source, layout, raw):
+    """Why the last line just read from the file ``source`` was rejected (None: it is a request).
 
     Table ``checked`` is made without keeping the lines' order (which lets DuckDB write it in parallel), so
     the last line is read again from the end of the file and checked on its own, as the reader saw it.
     """
+    with open(source, "rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(_CHUNK), b""))
+        size = handle.tell()
+        lines += bool(size) and not _ends_with_newline(handle, size)
+        handle.seek(max(0, size - MAX_LINE_BYTES - 2))
+        end = handle.read()
     for (error_type,) in con.execute("SELECT first(error_type) FROM reader_rejects WHERE line = ?", [lines]).fetchall():
         if error_type is not None:
             return _READER_REASONS.get(str(error_type).upper(), "bad format")
-    with open(source, "rb") as handle:
-        handle.seek(max(0, os.fstat(handle.fileno()).st_size - MAX_LINE_BYTES - 2))
-        end = handle.read()
     if end.endswith(b"\n"):  # a line the CloudFront alignment rewrote ends with one
         end = end[:-1]
     line = end[end.rfind(b"\n") + 1:].decode("utf-8", "replace")  # the reader took it: UTF-8, not too long
@@ -847,15 +1003,28 @@ def _last_line_reason(con, lines, source, layout, raw):
     return reason
 
 
+def _ends_with_newline(handle, size):
+    handle.seek(size - 1)
+    return handle.read(1) == b"\n"
+
+
+def _unaccounted(report):
+    """The reader's line count and ours disagree: say so rather than balance it silently."""
+    missing = report.lines - report.parsed - report.rejected_total - report.blank - report.headers
+    if missing:
+        report.rejected["unreadable by the reader"] = report.rejected.get("unreadable by the reader", 0) + missing
+
+
 def _count_outcomes(con, report, raw):
-    """Fill ``report`` with the parsed, rejected, blank and header counts; return rejection samples."""
+    """Add the parsed, rejected, blank and header counts of table ``checked`` to ``report``; return
+    rejection samples."""
     found = con.execute(
         "SELECT reason, count(*), list(sample ORDER BY sample) FILTER (WHERE sample IS NOT NULL)[1:%d] FROM checked"
         " GROUP BY reason" % SAMPLES).fetchall()
     for error_type, count, examples in con.execute(
-            "SELECT error_type, count(*), list(%s ORDER BY line)[1:%d] FROM (SELECT line, first(error_type) AS error_type,"
-            " first(csv_line) AS csv_line FROM reader_rejects GROUP BY line) GROUP BY ALL"
-            % (masked_sample_sql("csv_line", raw), SAMPLES)).fetchall():
+            "SELECT error_type, count(*), list(s ORDER BY s)[1:%d] FROM (SELECT error_type, %s AS s FROM"
+            " (SELECT line, first(error_type) AS error_type, first(csv_line) AS csv_line FROM reader_rejects"
+            " GROUP BY line)) GROUP BY error_type" % (SAMPLES, masked_sample_sql("csv_line", raw))).fetchall():
         found.append((_READER_REASONS.get(str(error_type).upper(), "bad format"), count, examples))
     samples = []
     for reason, count, examples in found:
@@ -867,10 +1036,6 @@ def _count_outcomes(con, report, raw):
         else:
             report.rejected[reason] = report.rejected.get(reason, 0) + count
             samples.append((reason, examples))
-    missing = report.lines - report.parsed - report.rejected_total - report.blank - report.headers
-    if missing:
-        # The reader's line count and ours disagree: say so rather than balance it silently.
-        report.rejected["unreadable by the reader"] = report.rejected.get("unreadable by the reader", 0) + missing
     return samples
 
 
