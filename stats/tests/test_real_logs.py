@@ -90,11 +90,17 @@ def _counts(db):
         con.close()
 
 
-def test_an_ingest_killed_with_sigkill_leaves_a_consistent_store_and_resumes(tmp_path):
+# The CLI, with the input parsed in parts of 4 MiB (as an input over PART_BYTES is): about fifteen here.
+_IN_PARTS = "import sys; from aau_stats import cli, ingest; ingest.PART_BYTES = 4 << 20; sys.exit(cli.main(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize("parts", [False, True], ids=["whole", "in parts"])
+def test_an_ingest_killed_with_sigkill_leaves_a_consistent_store_and_resumes(tmp_path, parts):
     log = tmp_path / "access.log"
     _big_log(log, 400_000)
     db = tmp_path / "killed.duckdb"
-    command = [sys.executable, "-m", "aau_stats.cli", "--db", str(db), "ingest", str(log)]
+    command = [sys.executable, *(["-c", _IN_PARTS] if parts else ["-m", "aau_stats.cli"]), "--db", str(db),
+               "ingest", str(log)]
     for delay in (0.5, 1.5, 3.0):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
