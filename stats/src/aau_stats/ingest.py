@@ -881,8 +881,6 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
         stored_format = assumed.format if assumed else None
         found, layout, head = _layout_of(fmt_name or stored_format, head, path, kind, name)
         report = FileReport(path=name, format=found or "")
-        if progress:
-            progress(name, "parsing", None, None)
         # The scan copies the input in parts while DuckDB parses the parts already copied; what the scan
         # finds decides, at the end, whether the parse stands or is rolled back and done again. A file
         # parsed where it lies is scanned first: on two cores, a scan beside the parse slows the parse more
@@ -893,6 +891,8 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
             if scan.saw_cr or os.stat(path).st_size != scan.total:
                 direct = False  # line ends to normalise, or it grew while being read: through a copy
                 continue
+        if progress and direct:  # (parts are parsed while the input is read: the bar says how far it is)
+            progress(name, "parsing", scan.lines, None)
         con.execute("BEGIN TRANSACTION")
         try:
             source_id = assumed.source_id if assumed else con.execute(
