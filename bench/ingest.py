@@ -23,7 +23,7 @@ but GoAccess also pick the ``c/ s/ e/`` tokens out of the user agent):
   checks, the request model (path split into channel, subdir, package name,
   version, build; client family and versions from the user agent; all
   tokens), keyed pseudonyms of tokens and addresses, the manifest, one
-  transaction. DuckDB's memory is capped at 768 MB.
+  transaction. DuckDB's memory is capped at 640 MB.
 - ``aau-stats ingest (gzip input)``: the same, from the log compressed with
   gzip at level 6 (made once, untimed), as logrotate leaves old logs.
 - GoAccess (``--log-format=COMBINED``, JSON report, no terminal UI): parses

@@ -381,9 +381,10 @@ def connect(db_path, read_only=False):
 def open_store(db_path):
     db_path = Path(db_path)
     con = connect(db_path)
-    # No progress bar of DuckDB's own on the user's terminal; a bounded memory (it spills to disk).
+    # No progress bar of DuckDB's own on the user's terminal; a bounded memory (it spills to disk). With
+    # 640 MB, an ingest of 50 M lines peaks at 974 MiB in all (768 MB: 1,085 MiB, 6 % faster).
     con.execute("SET enable_progress_bar = false")
-    con.execute("SET memory_limit = '768MB'")
+    con.execute("SET memory_limit = '640MB'")
     con.execute(SCHEMA)
     # A store from before user agents had pseudonyms: each is told apart by its id (the text is not kept).
     con.execute("UPDATE agents SET agent = 'id:' || CAST(agent_id AS VARCHAR) WHERE agent IS NULL")
