@@ -362,6 +362,17 @@ class _Scan:
     parts: list = field(default_factory=list)  # the files the new part was copied into, in order
 
 
+def _offer(items, item, stop):
+    """Put ``item`` on the bounded queue ``items``, waiting for room until ``stop`` is set; whether it was put."""
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class _ReadAhead:
     """Chunks of ``source``, read one ahead in a thread when ``threaded``: a compressed input is inflated
     (which releases the GIL) while the chunk before is counted, checksummed and copied.
@@ -384,13 +395,7 @@ class _ReadAhead:
                 chunk, error = self._source.read(self._size), None
             except BaseException as exc:  # noqa: BLE001 - handed to the reader, who decides
                 chunk, error = None, exc
-            while not self._stop.is_set():
-                try:
-                    self._chunks.put((chunk, error), timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if error is not None or not chunk:
+            if not _offer(self._chunks, (chunk, error), self._stop) or error is not None or not chunk:
                 return
 
     def read(self):
@@ -814,16 +819,8 @@ class _Scanning:
             self._hand_over(None, last=True)
 
     def _hand_over(self, part, last=False):
-        while True:
-            if self._stop.is_set():
-                if last:
-                    return
-                raise _Stopped()
-            try:
-                self._parts.put(part, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        if not _offer(self._parts, part, self._stop) and not last:
+            raise _Stopped()
 
     def parts(self):
         """The parts, in order, as each is complete."""
@@ -983,15 +980,15 @@ def _last_line_reason(con, source, layout, raw):
     Table ``checked`` is made without keeping the lines' order (which lets DuckDB write it in parallel), so
     the last line is read again from the end of the file and checked on its own, as the reader saw it.
     """
-    with open(source, "rb") as handle:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(_CHUNK), b""))
-        size = handle.tell()
-        lines += bool(size) and not _ends_with_newline(handle, size)
-        handle.seek(max(0, size - MAX_LINE_BYTES - 2))
-        end = handle.read()
+    # The reader's number of the last line: every line it read is a row of checked or one of its rejections.
+    (lines,) = con.execute("SELECT (SELECT count(*) FROM checked) + (SELECT count(DISTINCT line) FROM reader_rejects)"
+                           ).fetchall()[0]
     for (error_type,) in con.execute("SELECT first(error_type) FROM reader_rejects WHERE line = ?", [lines]).fetchall():
         if error_type is not None:
             return _READER_REASONS.get(str(error_type).upper(), "bad format")
+    with open(source, "rb") as handle:
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - MAX_LINE_BYTES - 2))
+        end = handle.read()
     if end.endswith(b"\n"):  # a line the CloudFront alignment rewrote ends with one
         end = end[:-1]
     line = end[end.rfind(b"\n") + 1:].decode("utf-8", "replace")  # the reader took it: UTF-8, not too long
@@ -1001,11 +998,6 @@ def _last_line_reason(con, source, layout, raw):
                                       [ip]).fetchall()[0][0]:
         return "bad address"
     return reason
-
-
-def _ends_with_newline(handle, size):
-    handle.seek(size - 1)
-    return handle.read(1) == b"\n"
 
 
 def _unaccounted(report):
