@@ -28,12 +28,11 @@ import datetime
 from ..disclosure import total as total_of
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
-from ._sql import DOWNLOAD, MONTH
+from ._sql import DOWNLOAD, MONTH, MONTH_START
 
 TITLE = "New installs and updates"
 DEFAULT_WARM_UP_DAYS = 14
 MAX_WARM_UP_DAYS = 36500
-_MONTH_START = "date_trunc('month', %s)"
 
 
 def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
@@ -60,7 +59,7 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
         FROM {history} r WHERE {download}
         GROUP BY e, c, name, version, build, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
                  CASE WHEN e IS NULL THEN ip END
-    """.format(month=_MONTH_START % "day", window=window, history=history, download=DOWNLOAD))
+    """.format(month=MONTH_START % "day", window=window, history=history, download=DOWNLOAD))
     columns, rows = engine.rows("""
         WITH v AS (SELECT e, name, version, build, min(first_ts) AS first_ts FROM {versions}
                    WHERE e IS NOT NULL GROUP BY e, name, version, build),
@@ -88,7 +87,7 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
                k.environments, k.clients, k.clients AS _clients, k.addresses AS _addresses
         FROM counted k LEFT JOIN firsts f ON f.name = k.name AND f.month = k.month
     """.format(versions=versions, sessions=scope.sessions(time=False), start=start,
-               first_month=_MONTH_START % "CAST(v.first_ts AS DATE)", month=MONTH.replace("day", "k.month"),
+               first_month=MONTH_START % "CAST(v.first_ts AS DATE)", month=MONTH.replace("day", "k.month"),
                first_window=window.replace("day", "CAST(v.first_ts AS DATE)")))
     rows.sort(key=lambda row: (-(row[2] + row[3] + row[4] + row[5]), row[0], row[1]))
     clients = engine.scalar("SELECT count(DISTINCT c) FROM %s d WHERE counted = 1 AND e IS NOT NULL" % versions)

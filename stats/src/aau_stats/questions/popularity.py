@@ -19,7 +19,7 @@ from ..disclosure import total as total_of
 from . import _sketch
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError
-from ._sql import DOWNLOAD, MONTH
+from ._sql import DOWNLOAD, MONTH, MONTH_START
 
 DISTINCT = ("exact", "hll")
 # The distinct counts, by the column that holds them: what each counts.
@@ -52,20 +52,21 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
         where += " AND name IN (%s)" % ", ".join("'%s'" % p.replace("'", "''") for p in packages)
     # Two steps: first the downloads grouped with their tokens (a client that downloads a file again is one
     # row: far fewer rows than downloads), then the groupings and distinct counts over those rows.
-    first = ["%s AS %s" % (expr, name) for name, expr in groups]
-    if monthly or distinct == "hll":
-        first.append("date_trunc('month', day) AS _month")  # a date: grouped faster than its text
+    first = groups + ([("_month", MONTH_START % "day")] if monthly or distinct == "hll" else [])
     kept = engine.keep("""
         SELECT {first}, c, e, coalesce(c, ip) AS _source, count(*) AS downloads FROM {requests} r WHERE {where}
         GROUP BY {exprs}, c, e, coalesce(c, ip)
-    """.format(first=", ".join(first), exprs=", ".join(f.rsplit(" AS ", 1)[0] for f in first),
-               requests=scope.requests(), where=where))
+    """.format(first=", ".join("%s AS %s" % (expr, name) for name, expr in first),
+               exprs=", ".join(expr for _, expr in first), requests=scope.requests(), where=where))
+    # Over the kept rows: the groupings as they are, the month as text, and the month's date for the sketches.
+    second = [name for name, _ in groups]
     if monthly:
         groups.append(("time", MONTH.replace("day", "_month")))
+        second.append("%s AS time" % groups[-1][1])
+    if distinct == "hll":
+        second.append("_month")
     names = [name for name, _ in groups]
-    downloads_sql = "SELECT {names}{time}{month}, c, e, _source, downloads FROM {kept} k".format(
-        names=", ".join(names[:len(names) - monthly]), time=", %s AS time" % groups[-1][1] if monthly else "",
-        month=", _month" if distinct == "hll" else "", kept=kept)
+    downloads_sql = "SELECT %s, c, e, _source, downloads FROM %s k" % (", ".join(second), kept)
     counted = ", ".join(("count(DISTINCT %s) AS %s" if distinct == "exact" else "0 AS %s") % (
         (value, name) if distinct == "exact" else (name,)) for name, value in _COUNTED if name != "_clients")
     # One pass: the groups, and the totals (the empty grouping set).
