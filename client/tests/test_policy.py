@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from anaconda_anon_usage import _activation, grammar, plugin, tokens
+from anaconda_anon_usage import _activation, grammar, heartbeat, plugin, tokens
 
 from conftest import SRC, child_env
 
@@ -63,7 +63,7 @@ def test_host_allowlist_from_a_string():
     ("not a url", None),
 ])
 def test_heartbeat_url(setting, expected):
-    assert plugin.heartbeat_url(setting, "http://h/ch/noarch/") == expected
+    assert heartbeat.heartbeat_url(setting, "http://h/ch/noarch/") == expected
 
 
 @pytest.mark.parametrize("argv,orig,expected", [
@@ -89,7 +89,7 @@ def test_which_processes_are_activations(argv, orig, expected):
     (["C:\\envs\\x"], ("path", "C:\\envs\\x")), (["work", "--help"], None), (["-h"], None),
 ])
 def test_what_an_activation_names(args, expected):
-    assert plugin.activation_target(args) == expected
+    assert heartbeat.activation_target(args) == expected
 
 
 class _Raw:
@@ -200,13 +200,13 @@ def test_the_plugin_module_imports_without_conda():
     assert done.stdout == "ok\n" and done.stderr == ""
 
 
-def test_only_the_plugin_module_imports_conda():
+def test_only_the_plugin_and_the_heartbeat_import_conda():
     import pathlib
 
     package = pathlib.Path(tokens.__file__).parent
     importing = sorted(p.name for p in package.glob("*.py")
                        if "import conda" in p.read_text() or "from conda" in p.read_text())
-    assert importing == ["plugin.py"]
+    assert importing == ["heartbeat.py", "plugin.py"]
 
 
 def test_heartbeat_command_never_fails_without_conda():

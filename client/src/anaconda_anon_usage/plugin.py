@@ -1,4 +1,4 @@
-"""The conda glue: the one module that imports conda.
+"""The conda glue: with :mod:`.heartbeat`, the only module that imports conda.
 
 conda loads it through the ``conda`` entry point group. It
 
@@ -13,15 +13,17 @@ conda loads it through the ``conda`` entry point group. It
 - shows the tokens redacted in ``conda info`` (text and JSON);
 - writes environment tokens deferred by ``conda create`` once the command has
   run;
-- sends the activation heartbeat, in a background process that the start-up
-  hook (:mod:`._activation`) starts after ``conda activate``.
+- removes the activation script of version 0.8 (the heartbeat itself,
+  sent by a background process that the start-up hook starts after
+  ``conda activate``, lives in :mod:`.heartbeat`: conda imports this module
+  in every command, so it holds only what every command may need).
 
 ``DO_NOT_TRACK`` turns the tokens off as ``anaconda_anon_usage: false`` does.
 
 Every entry point from conda into this module catches every exception: the
 worst a future conda can do is make it send no tokens. Nothing here writes to
 stdout; diagnostics go to stderr in debug mode only. Its rules that need no
-conda (redaction, host allowlist, heartbeat) are plain functions, tested
+conda (redaction, host allowlist) are plain functions, tested
 wherever the tests run; the module imports without conda.
 """
 
@@ -56,9 +58,6 @@ SETTING = "anaconda_anon_usage"
 HOSTS_SETTING = "anaconda_anon_usage_hosts"
 HEARTBEAT_SETTING = "anaconda_heartbeat"
 
-HEARTBEAT_PATH = "noarch/activate-0.0.0-0.conda"
-HEARTBEAT_TIMEOUT = 0.75  # seconds, everything included
-HEARTBEAT_DEADLINE = 10  # seconds: the background process ends by then, whatever happens
 LEGACY_HEARTBEAT_SCRIPT = "anaconda_anon_usage_heartbeat.sh"
 
 
@@ -113,37 +112,9 @@ def host_allowed(netloc, patterns):
     return False
 
 
-def heartbeat_url(setting, first_channel_noarch_url):
-    """Where the heartbeat goes: the URL the setting names, else the first
-    channel's heartbeat file. ``None`` when the heartbeat is off."""
-    flag = as_bool(setting)
-    if flag is False or setting is None:
-        return None
-    if flag is None:
-        text = str(setting).strip()
-        return text if "://" in text else None
-    if not first_channel_noarch_url:
-        return None
-    return first_channel_noarch_url.rstrip("/") + "/" + HEARTBEAT_PATH.split("/", 1)[1]
-
-
 def legacy_heartbeat_script_path(prefix):
     """Where version 0.8 kept its activation script in ``prefix`` (now removed on sight)."""
     return os.path.join(prefix, "etc", "conda", "activate.d", LEGACY_HEARTBEAT_SCRIPT)
-
-
-def activation_target(args):
-    """What ``conda activate ARGS`` names: ``(kind, value)`` with kind ``path``,
-    ``name`` or ``default``; ``None`` when it asks for help (nothing is activated)."""
-    if any(arg in ("-h", "--help", "/?") for arg in args):
-        return None
-    names = [arg for arg in args if arg and not arg.startswith("-")]
-    if not names:
-        return ("default", None)
-    name = names[0]
-    if "/" in name or "\\" in name:
-        return ("path", name)
-    return ("name", name)
 
 
 class _EveryCommand:
@@ -416,7 +387,7 @@ def patch_info():
     main_info.get_info_dict = get_info_dict
 
 
-# --- heartbeat ----------------------------------------------------------------
+# --- version 0.8's heartbeat script ------------------------------------------------
 
 
 def remove_legacy_heartbeat_script(prefix):
@@ -447,165 +418,11 @@ def _known_prefixes():
         return []
 
 
-def heartbeat_target(prefix, setting_value=None):
-    """``(url, user_agent)`` for a heartbeat of ``prefix``, or ``None``.
-
-    ``setting_value`` stands for ``anaconda_heartbeat`` (default: its value).
-    """
-    if not tokens_enabled():
-        return None
-    noarch = None
-    try:
-        from conda.models.channel import Channel
-
-        channels = list(_context().channels)
-        if channels:
-            noarch = Channel(channels[0]).urls(with_credentials=True, subdirs=("noarch",))[0]
-    except Exception as exc:  # noqa: BLE001
-        debug("no channel for the heartbeat: %s", type(exc).__name__)
-    if setting_value is None:
-        setting_value = setting(HEARTBEAT_SETTING, False)
-    url = heartbeat_url(setting_value, noarch)
-    if not url:
-        return None
-    from urllib.parse import urlsplit
-
-    plain = _plain_user_agent()
-    patterns = normal_hosts(setting(HOSTS_SETTING, ()))
-    suffix = tokens.token_string(prefix, True)
-    agent = with_tokens(plain, suffix if host_allowed(urlsplit(url).netloc, patterns) else "")
-    return url, agent
-
-
-def send_heartbeat(prefix, setting_value=None):
-    """Send one HEAD request for an activation of ``prefix``; never raises.
-
-    Gives up after 0.75 s in all. Returns the HTTP status, or ``None``.
-    """
-    import threading
-
-    result = {}
-
-    def attempt():
-        try:
-            target = heartbeat_target(prefix, setting_value)
-            if target is None:
-                return
-            url, agent = target
-            from conda.gateways.connection import session as sessions
-
-            # get_session picks a channel's own session class (conda >= 23.9).
-            getter = getattr(sessions, "get_session", None)
-            session = getter(url) if getter else sessions.CondaSession()
-            response = session.head(url, headers={"User-Agent": agent},
-                                    timeout=HEARTBEAT_TIMEOUT, allow_redirects=False)
-            result["status"] = response.status_code
-        except Exception as exc:  # noqa: BLE001
-            debug("heartbeat failed: %s", type(exc).__name__)
-
-    worker = threading.Thread(target=attempt, daemon=True)
-    worker.start()
-    worker.join(HEARTBEAT_TIMEOUT)
-    return result.get("status")
-
-
 def _load_settings():
     from conda.base.context import reset_context
 
     register_settings()
     reset_context()
-
-
-def activation_prefix(args):
-    """The prefix that ``conda activate ARGS`` activated, resolved as conda does, or ``None``."""
-    target = activation_target(args)
-    if target is None:
-        return None
-    kind, value = target
-    context = _context()
-    if kind == "default":
-        value = getattr(context, "default_activation_env", None) or "base"
-    if kind == "path":
-        prefix = os.path.abspath(os.path.expanduser(os.path.expandvars(value)))
-    elif value in ("base", "root"):
-        prefix = context.root_prefix
-    else:
-        from conda.base.context import locate_prefix_by_name
-
-        prefix = str(locate_prefix_by_name(value))
-    return prefix if os.path.isdir(os.path.join(prefix, "conda-meta")) else None
-
-
-def _bounded(seconds):
-    """End this process after ``seconds``, whatever it is doing then."""
-    import signal
-
-    if hasattr(signal, "SIGALRM"):
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
-        signal.alarm(seconds)
-    else:  # Windows
-        import threading
-
-        timer = threading.Timer(seconds, os._exit, args=(0,))
-        timer.daemon = True
-        timer.start()
-
-
-def heartbeat_for_activation(args):
-    """The background half of an activation: ``conda activate ARGS`` has just
-    run; send its heartbeat if the settings ask for one. Never raises."""
-    import time
-
-    _bounded(HEARTBEAT_DEADLINE)
-    started = time.monotonic()
-    try:
-        _load_settings()
-        prefix = activation_prefix(args)
-        if prefix is None:
-            debug("activation of %s: no environment, no heartbeat", " ".join(args) or "(default)")
-            return 0
-        remove_legacy_heartbeat_script(prefix)
-        status = send_heartbeat(prefix)
-        debug("heartbeat for %s: %s after %.3fs", prefix, status, time.monotonic() - started)
-    except Exception as exc:  # noqa: BLE001
-        debug("heartbeat failed: %s", type(exc).__name__)
-    return 0
-
-
-def heartbeat_by_hand(prefix=None, name=None, channel=None, path=None, dry_run=False, say=None):
-    """``python -m anaconda_anon_usage.heartbeat``: one heartbeat now, whatever
-    ``anaconda_heartbeat`` says (but never while the tokens are off).
-
-    Returns the exit status: 0 when sent (or shown, with ``dry_run``), 1 when not.
-    """
-    say = say or (lambda *a: None)
-    _load_settings()
-    reason = disabled_reason()
-    if reason:
-        say("not sent: the tokens are off (%s)" % reason)
-        return 1
-    if name:
-        prefix = activation_prefix([name])
-        if prefix is None:
-            say("not sent: no environment named %s" % name)
-            return 1
-    prefix = os.path.abspath(prefix or target_prefix())
-    setting_value = True
-    if channel:
-        setting_value = channel.rstrip("/") + "/" + (HEARTBEAT_PATH if path is None else path).lstrip("/")
-    target = heartbeat_target(prefix, setting_value)
-    if target is None:
-        say("not sent: no channel to send it to")
-        return 1
-    url = target[0]
-    say("environment: %s" % prefix)
-    say("url: %s" % url)
-    if dry_run:
-        say("dry run: not sent")
-        return 0
-    status = send_heartbeat(prefix, setting_value)
-    say("status: %s" % status)
-    return 0 if status is not None else 1
 
 
 # --- hooks --------------------------------------------------------------------
