@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from anaconda_anon_usage import _host, _storage, grammar, tokens
+from anaconda_anon_usage import grammar, tokens
 from anaconda_anon_usage._state import PROCESS
 
 from conftest import child_env, run_python, tokens_in_child
@@ -97,7 +97,7 @@ def test_huge_token_file_is_read_in_bounded_memory_and_time(home):
 
 
 def test_a_long_first_word_cut_by_the_read_bound_is_not_taken_for_a_token(home):
-    put_client_file(home, " " * (_storage.MAX_READ - 22) + VALID + "AND-MORE")
+    put_client_file(home, " " * (tokens.MAX_READ - 22) + VALID + "AND-MORE")
     assert tokens.client_token() != VALID
 
 
@@ -192,7 +192,7 @@ def test_environment_whose_etc_is_a_file_omits_the_token(prefix):
 
 
 class FaultyOS:
-    """The ``os`` module as ``_storage`` sees it, with one call failing with ``error``
+    """The ``os`` module as the token files' reads and writes see it, with one call failing with ``error``
     (by default writes, as on a full disk)."""
 
     def __init__(self, error, call="write"):
@@ -213,7 +213,7 @@ class FaultyOS:
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EDQUOT])
 def test_full_or_read_only_disk_omits_the_token_and_leaves_no_temporary_file(
         home, prefix, monkeypatch, error):
-    monkeypatch.setattr(_storage, "os", FaultyOS(error))
+    monkeypatch.setattr(tokens, "os", FaultyOS(error))
     assert tokens.client_token() == ""
     assert tokens.environment_token(str(prefix)) == ""
     assert grammar.parse_user_agent(tokens.token_string(str(prefix))).session
@@ -229,7 +229,7 @@ def test_a_passing_read_error_leaves_a_valid_token_alone(home, prefix, monkeypat
     (prefix / "etc").mkdir()
     (prefix / "etc" / "aau_token").write_text(VALID.lower())
     with monkeypatch.context() as patched:
-        patched.setattr(_storage, "os", FaultyOS(error, call))
+        patched.setattr(tokens, "os", FaultyOS(error, call))
         parsed = grammar.parse_user_agent(tokens.token_string(str(prefix)))
         assert parsed.client is None and parsed.environment is None and parsed.session
     assert client.read_text() == VALID and (prefix / "etc" / "aau_token").read_text() == VALID.lower()
@@ -358,7 +358,7 @@ def test_token_made_on_another_host_is_regenerated(home):
     (home / ".conda" / "aau_token_host").write_text("zzzzzzzz")
     token = tokens.client_token()
     assert token != VALID and path.read_text() == token
-    assert host_file_fingerprint(home) == _host.current_fingerprint()[0]
+    assert host_file_fingerprint(home) == tokens.current_fingerprint()[0]
 
 
 def test_old_format_with_another_hosts_id_is_regenerated(home):
@@ -368,7 +368,7 @@ def test_old_format_with_another_hosts_id_is_regenerated(home):
 
 
 def test_old_format_with_this_hosts_id_keeps_the_token_and_moves_the_id(home):
-    current = _host.current_fingerprint()[0]
+    current = tokens.current_fingerprint()[0]
     if not current:
         pytest.skip("this machine has no hardware address to tie tokens to")
     path = put_client_file(home, VALID + " " + current)
@@ -380,7 +380,7 @@ def test_old_format_with_this_hosts_id_keeps_the_token_and_moves_the_id(home):
 def test_token_without_a_host_file_is_kept_and_tied_to_this_host(home):
     put_client_file(home, VALID)
     assert tokens.client_token() == VALID
-    assert host_file_fingerprint(home) == _host.current_fingerprint()[0]
+    assert host_file_fingerprint(home) == tokens.current_fingerprint()[0]
     assert tokens_in_child()["client"] == VALID
 
 
@@ -390,7 +390,7 @@ def _anaconda_anon_usage_node():
     node = getnode() if getnode else None
     if not node or (node >> 40) & 1:
         return None
-    return _host.node_string(node)
+    return tokens.node_string(node)
 
 
 def test_upgrading_from_anaconda_anon_usage_on_the_same_host_keeps_the_token(home):
@@ -400,12 +400,12 @@ def test_upgrading_from_anaconda_anon_usage_on_the_same_host_keeps_the_token(hom
     put_client_file(home, VALID)
     (home / ".conda" / "aau_token_host").write_text(theirs)
     assert tokens.client_token() == VALID
-    assert _host.current_fingerprint()[0] == theirs
+    assert tokens.current_fingerprint()[0] == theirs
     assert host_file_fingerprint(home) == theirs
 
 
 def test_host_file_remembers_the_matching_interface(home):
-    current, interface = _host.current_fingerprint()
+    current, interface = tokens.current_fingerprint()
     if not interface:
         pytest.skip("no network interface with a hardware address")
     put_client_file(home, VALID)
@@ -415,14 +415,14 @@ def test_host_file_remembers_the_matching_interface(home):
 
 
 def test_a_host_id_of_any_interface_of_this_host_matches(home):
-    names = [n for n in _host._linux_interfaces() if _host._linux_address(n)]
+    names = [n for n in tokens._linux_interfaces() if tokens._linux_address(n)]
     if not names:
         pytest.skip("no network interface with a hardware address")
     for name in names:
-        saved = _host.node_string(_host._linux_address(name))
-        assert _host.find_on_this_host(saved) == (True, name)
-        assert _host.find_on_this_host(saved, "no-such-if") == (True, name)
-    assert _host.find_on_this_host("zzzzzzzz", names[0]) == (False, None)
+        saved = tokens.node_string(tokens._linux_address(name))
+        assert tokens.find_on_this_host(saved) == (True, name)
+        assert tokens.find_on_this_host(saved, "no-such-if") == (True, name)
+    assert tokens.find_on_this_host("zzzzzzzz", names[0]) == (False, None)
 
 
 # --- debug output ------------------------------------------------------------------
