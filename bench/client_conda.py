@@ -43,6 +43,9 @@ import tempfile
 from pathlib import Path
 
 CLIENT = Path(__file__).resolve().parents[1] / "client"
+sys.path.insert(0, str(CLIENT / "tests"))
+
+from conda_harness import wheel_of as harness_wheel_of  # noqa: E402 - the tests' own wheel build
 
 
 def environment_copy(python, scratch):
@@ -70,10 +73,7 @@ def wheel_of(source, scratch):
     source = Path(source)
     if source.is_file():
         return source
-    out = Path(scratch, "wheels", source.name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    str(source), "-w", str(out)], check=True, capture_output=True)
-    return next(out.glob("*.whl"))
+    return harness_wheel_of(source, Path(scratch, "wheels", source.name))
 
 
 def pip(python, *args):

@@ -180,11 +180,27 @@ def conda_beside_python(python, env=None):
     return str(env / "bin" / "python")
 
 
+def wheel_of(source, folder):
+    """The source tree ``source`` built as a wheel into ``folder``.
+
+    It is built from a copy without ``build/`` and ``*.egg-info``: setuptools
+    reuses ``build/lib``, so a module since removed from the source would
+    still be in the wheel.
+    """
+    source, folder = Path(source), Path(folder)
+    tree = folder / "tree" / source.name
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(source, tree, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".git"))
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
+          "--no-build-isolation", "-w", folder, tree], "building the wheel of %s" % source.name)
+    shutil.rmtree(folder / "tree")
+    return max(folder.glob("*.whl"), key=lambda wheel: wheel.stat().st_mtime)
+
+
 def client_wheel(folder):
     """This checkout's client, built as a wheel into ``folder``."""
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
-          "--no-build-isolation", "-w", folder, CLIENT], "building the client's wheel")
-    (wheel,) = Path(folder).glob("anaconda_anon_usage-*.whl")
+    wheel = wheel_of(CLIENT, folder)
+    assert wheel.name.startswith("anaconda_anon_usage-"), wheel
     return wheel
 
 
