@@ -38,8 +38,9 @@ def aau_stats(*args, **kwargs):
                           timeout=300, **kwargs)
 
 
-def one_line_error(done, *names):
-    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+def one_line_error(done, *names, status=1):
+    """One line on stderr naming ``names``; status 1 for the data or the environment, 2 for usage."""
+    assert done.returncode == status, (done.returncode, done.stdout, done.stderr)
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("aau-stats: ")
     for name in names:
@@ -376,5 +377,7 @@ def test_dates_at_the_edges_of_the_calendar_are_answered(store, args):
     (("installs", "--warm-up-days", "-5"), ("--warm-up-days", "-5")),
 ])
 def test_dates_past_the_calendar_are_one_line(store, args, names):
-    """Each was a traceback (a year out of range, a date overflow), or a negative warm-up taken as given."""
-    one_line_error(aau_stats("--db", store, *args), *names)
+    """Each was a traceback (a year out of range, a date overflow), or a negative warm-up taken as given.
+
+    Each is a value the user typed, so a usage error (2)."""
+    one_line_error(aau_stats("--db", store, *args), *names, status=2)

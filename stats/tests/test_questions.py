@@ -298,14 +298,18 @@ def test_json_and_csv_mark_suppressed_cells(store):
     assert "clients,long-lived,,,count;share," in csv_text.splitlines()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["popularity", "numpyy"], "unknown package 'numpyy'"),
-    (["seats"], "give --ips FILE or --org TOKEN"),
-    (["activity", "--month", "2026-13"], "--month '2026-13': not a month"),
-    (["activity", "--org", "not a token"], "--org: not an organization token"),
+@pytest.mark.parametrize("args,message,status", [
+    (["popularity", "numpyy"], "unknown package 'numpyy'", 1),  # the data has no such package
+    (["seats"], "give --ips FILE or --org TOKEN", 2),  # the command line cannot be run as written
+    (["activity", "--month", "2026-13"], "--month '2026-13': not a month", 2),
+    (["activity", "--org", "not a token"], "--org: not an organization token", 2),
+    (["activity", "--since", "2026-10-12", "--until", "2026-10-10"], "--since 2026-10-12 is after --until", 2),
+    (["installs", "--warm-up-days", "-1"], "--warm-up-days -1", 2),
+    (["activity", "--min-clients", "0"], "--min-clients 0", 2),
+    (["lifecycles", "--csv", "--table", "nope"], "--table nope", 2),
 ])
-def test_clear_errors(store, capsys, args, message):
-    assert cli.main(["--db", str(store), *args]) == 1
+def test_clear_errors(store, capsys, args, message, status):
+    assert cli.main(["--db", str(store), *args]) == status
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
@@ -379,7 +383,7 @@ def test_machines_are_private(store, tmp_path, capsys):
     advisories = tmp_path / "a.csv"
     advisories.write_text("package,affected\nnumpy,<1.26.4\n")
     assert cli.main(["--db", str(store), "exposure", "--advisories", str(advisories), "--list", "machines",
-                     "--json", "--org", "acme"]) == 1
+                     "--json", "--org", "acme"]) == 2  # a usage error: the options conflict
     assert "private view" in capsys.readouterr().err
 
 

@@ -13,14 +13,47 @@ from . import __version__
 from .files import OutputError
 from .formats import FORMATS
 from .ingest import InputError, ingest
-from .questions import DEFAULT_MIN_CLIENTS, Filters, QuestionError, ask, read_advisories
+from .questions import DEFAULT_MIN_CLIENTS, Filters, QuestionError, UsageError, ask, read_advisories
 from .questions._scope import month_end, parse_month
 from .store import StoreError, default_db_path, key_path, rotate_key
+
+USAGE_ERROR = 2  # exit status of a command line that cannot be run as written
+EXIT_STATUSES = """exit status:
+  0  success
+  1  an error about the data or the environment (a bad input, no store, a full disk, interrupted)
+  2  usage: the command line cannot be run as written"""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
+        self.exit(USAGE_ERROR, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
+def _global_options(default):
+    """The options every command takes, before or after its name.
+
+    Both the main parser and each command's parser define them; a command's
+    parser leaves them unset unless given there (``SUPPRESS``), so one given
+    before the command's name is kept.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db", default=default,
+                        help="the DuckDB store (default: %s; $AAU_STATS_DB sets it)" % default_db_path())
+    return parser
+
+
+def _version():
+    return "aau-stats %s (DuckDB %s)" % (__version__, duckdb.__version__)
+
+
+def _with_global_options(add_parser):
+    def add(name, **kwargs):
+        kwargs["parents"] = [_global_options(argparse.SUPPRESS), *kwargs.get("parents", ())]
+        kwargs.setdefault("epilog", EXIT_STATUSES)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        return add_parser(name, **kwargs)
+
+    return add
 
 
 def _add_engine(parser, engine_help, parquet_help):
@@ -32,10 +65,12 @@ def _add_engine(parser, engine_help, parquet_help):
 
 
 def build_parser():
-    parser = _Parser(prog="aau-stats", description="Answers about conda usage from access logs.")
-    parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument("--db", help="the DuckDB store (default: %s)" % default_db_path())
+    parser = _Parser(prog="aau-stats", description="Answers about conda usage from access logs.",
+                     parents=[_global_options(None)], epilog=EXIT_STATUSES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser = _with_global_options(commands.add_parser)
     run = commands.add_parser("ingest", help="ingest access logs (files, globs, directories, - for stdin)")
     run.add_argument("inputs", nargs="+", metavar="INPUT")
     run.add_argument("--format", choices=sorted(FORMATS), help="skip detection")
@@ -210,12 +245,18 @@ def _fail(message):
     return 1
 
 
+def _usage(message):
+    """A command line that cannot be run as written: one line, exit status 2 (as argparse's own errors)."""
+    sys.stderr.write("aau-stats: error: %s (see --help)\n" % message)
+    return USAGE_ERROR
+
+
 def _filters(args):
     since, until = args.since, args.until
     start, end = getattr(args, "start_month", None), getattr(args, "end_month", None)
     if start or end:
         if since or until or args.month:
-            raise QuestionError("--start-month/--end-month: not with --month, --since or --until")
+            raise UsageError("--start-month/--end-month: not with --month, --since or --until")
         since = parse_month(start, "--start-month") if start else None
         until = month_end(parse_month(end, "--end-month")) if end else None
     return Filters.build(since=since, until=until, month=args.month, channel=args.channel, package=args.package,
@@ -232,7 +273,7 @@ def _options(args):
         return {"warm_up_days": args.warm_up_days}
     if args.command == "exposure":
         if args.list_machines and (args.json or args.csv):
-            raise QuestionError("--list machines is an operator's private view: not with --json or --csv")
+            raise UsageError("--list machines is an operator's private view: not with --json or --csv")
         return {"advisories": read_advisories(args.advisories), "list_machines": bool(args.list_machines)}
     if args.command == "popularity":
         return {"packages": args.packages, "by": args.by, "monthly": args.monthly, "top": args.top,
@@ -248,7 +289,7 @@ def _parquet_engine(args, db):
     from .store import read_keys
 
     if not args.parquet:
-        raise QuestionError("--engine spark: give --parquet DIR (aau-stats export --parquet DIR writes one)")
+        raise UsageError("--engine spark: give --parquet DIR (aau-stats export --parquet DIR writes one)")
     if args.engine == "spark":
         return SparkEngine(args.parquet, keys=read_keys(db) if Path(db).exists() else None, master=args.master)
     return DuckDBEngine(db, parquet_dir=args.parquet)
@@ -275,7 +316,7 @@ def _answer(args, db):
         sys.stdout.write(to_json(answer))
     elif args.csv:
         if args.table and args.table not in [t.name for t in answer.tables]:
-            raise QuestionError("--table %s: %s has the tables %s" % (
+            raise UsageError("--table %s: %s has the tables %s" % (
                 args.table, args.command, ", ".join(t.name for t in answer.tables)))
         sys.stdout.write(to_csv(answer, args.table))
     else:
@@ -300,7 +341,7 @@ def _publish(args, db):
     for item in args.source:
         channel, _, source = item.partition("=")
         if not channel or not source:
-            return _fail("--source %r: give CHANNEL=SOURCE (conda-forge=conda-forge)" % item)
+            return _usage("--source %r: give CHANNEL=SOURCE (conda-forge=conda-forge)" % item)
         sources[channel] = source
     if not Path(db).exists() and not args.parquet:
         return _fail("%s: no store there (run aau-stats ingest first)" % db)
@@ -436,11 +477,15 @@ def _run(args):
     if args.command == "publish":
         try:
             return _publish(args, db)
+        except UsageError as exc:
+            return _usage(exc)
         except QuestionError as exc:
             return _fail(exc)
     if args.command in QUESTION_HELP or args.command == "report":
         try:
             return (_report if args.command == "report" else _answer)(args, db)
+        except UsageError as exc:
+            return _usage(exc)
         except QuestionError as exc:
             return _fail(exc)
     if args.command == "export":
@@ -460,7 +505,7 @@ def _run(args):
     if args.engine == "spark":
         return _ingest_on_spark(args, db)
     if args.parquet:
-        return _fail("--parquet: only with --engine spark (the DuckDB ingester writes the store at --db;"
+        return _usage("--parquet: only with --engine spark (the DuckDB ingester writes the store at --db;"
                      " aau-stats export --parquet writes Parquet from it)")
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     try:
@@ -479,7 +524,7 @@ def _ingest_on_spark(args, db):
     from .store import load_keys
 
     if not args.parquet:
-        return _fail("--engine spark: give --parquet DIR, the Parquet store to write")
+        return _usage("--engine spark: give --parquet DIR, the Parquet store to write")
     try:
         spark = session(args.master)
         reports = ingest_spark(spark, args.inputs, args.parquet, load_keys(db), fmt=args.format, raw=args.raw,

@@ -118,8 +118,12 @@ def session_rows_statements(rows):
     ]
 
 
-def default_db_path():
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+def default_db_path(environ=None):
+    """The store used without ``--db``: ``$AAU_STATS_DB``, else ``aau-stats.duckdb`` in the user's data folder."""
+    environ = os.environ if environ is None else environ
+    if environ.get("AAU_STATS_DB"):
+        return Path(environ["AAU_STATS_DB"])
+    base = environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "aau-stats" / "aau-stats.duckdb"
 
 

@@ -13,7 +13,7 @@ import inspect
 from ..disclosure import protect
 from ._answer import DEFAULT_MIN_CLIENTS, Answer, Headline, Table
 from ._page import companions, cross_relations
-from ._scope import DuckDBEngine, Filters, QuestionError, Scope
+from ._scope import DuckDBEngine, Filters, QuestionError, Scope, UsageError
 from ._spark import SparkEngine
 from .activity import activity
 from .advisories import Advisory, read_advisories
@@ -43,7 +43,7 @@ def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, engine=None
     ``engine``: an open engine to use instead (a :class:`SparkEngine`, say); ``db`` is then ignored.
     """
     if min_clients < 1:
-        raise QuestionError("--min-clients %d: must be 1 or more" % min_clients)
+        raise UsageError("--min-clients %d: must be 1 or more" % min_clients)
     if engine is None:
         with DuckDBEngine(db) as opened:
             return ask(question, db, filters, min_clients, engine=opened, **options)
@@ -91,6 +91,7 @@ __all__ = [
     "Scope",
     "SparkEngine",
     "Table",
+    "UsageError",
     "activity",
     "answer_in",
     "ask",

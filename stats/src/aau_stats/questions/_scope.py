@@ -34,10 +34,14 @@ class QuestionError(Exception):
     """A question that cannot be answered as asked; the message names the input."""
 
 
+class UsageError(QuestionError):
+    """A question asked with options that cannot be run as written (a malformed or conflicting option)."""
+
+
 def parse_month(text, what="--month"):
     match = _MONTH.match(text or "")
     if not match or not 1 <= int(match.group(2)) <= 12 or not 1 <= int(match.group(1)) <= 9999:
-        raise QuestionError("%s %r: not a month (YYYY-MM, years 0001 to 9999)" % (what, text))
+        raise UsageError("%s %r: not a month (YYYY-MM, years 0001 to 9999)" % (what, text))
     return datetime.date(int(match.group(1)), int(match.group(2)), 1)
 
 
@@ -52,7 +56,7 @@ def parse_day(text, what):
     try:
         return datetime.date.fromisoformat(text)
     except (TypeError, ValueError):
-        raise QuestionError("%s %r: not a date (YYYY-MM-DD)" % (what, text)) from None
+        raise UsageError("%s %r: not a date (YYYY-MM-DD)" % (what, text)) from None
 
 
 @dataclass
@@ -73,13 +77,13 @@ class Filters:
         until = parse_day(until, "--until") if isinstance(until, str) else until
         if month is not None:
             if since is not None or until is not None:
-                raise QuestionError("--month %s: give either --month or --since/--until" % month)
+                raise UsageError("--month %s: give either --month or --since/--until" % month)
             since = parse_month(month)
             until = month_end(since)
         if since and until and since > until:
-            raise QuestionError("--since %s is after --until %s" % (since, until))
+            raise UsageError("--since %s is after --until %s" % (since, until))
         if org is not None and not _ORG.match(org):
-            raise QuestionError("--org: not an organization token (1-%d characters of A-Z a-z 0-9 _ -)"
+            raise UsageError("--org: not an organization token (1-%d characters of A-Z a-z 0-9 _ -)"
                                 % grammar.SYSTEM_TOKEN_MAX_LENGTH)
         return cls(since, until, channel, package, org, str(ips) if ips is not None else None)
 

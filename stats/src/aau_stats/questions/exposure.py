@@ -14,7 +14,7 @@ environments: an organization's private view, never published.
 
 from ..disclosure import total
 from ._answer import Answer, Headline, Table
-from ._scope import QuestionError
+from ._scope import UsageError
 from ._sql import DOWNLOAD, MONTH
 from .advisories import version
 
@@ -115,7 +115,7 @@ def exposure(scope, advisories, list_machines=False):
         notes.append("No download of an affected version in scope.")
     if list_machines:
         if scope.filters.org is None and scope.filters.ips is None:
-            raise QuestionError("--list machines: give --org TOKEN or --ips FILE (it names one organization's"
+            raise UsageError("--list machines: give --org TOKEN or --ips FILE (it names one organization's"
                                 " machines)")
         _, machines = engine.rows(states + """
             SELECT DISTINCT s.advisory, t.machine, '' AS _private

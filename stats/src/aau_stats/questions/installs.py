@@ -27,7 +27,7 @@ import datetime
 
 from ..disclosure import total as total_of
 from ._answer import Answer, Headline, Table
-from ._scope import QuestionError
+from ._scope import QuestionError, UsageError
 from ._sql import DOWNLOAD, MONTH, MONTH_START
 
 TITLE = "New installs and updates"
@@ -37,7 +37,7 @@ MAX_WARM_UP_DAYS = 36500
 
 def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
     if not 0 <= int(warm_up_days) <= MAX_WARM_UP_DAYS:
-        raise QuestionError("--warm-up-days %s: give 0 to %d days" % (warm_up_days, MAX_WARM_UP_DAYS))
+        raise UsageError("--warm-up-days %s: give 0 to %d days" % (warm_up_days, MAX_WARM_UP_DAYS))
     engine = scope.engine
     history = scope.requests(time=False)
     first_day = engine.scalar("SELECT min(day) FROM %s s" % scope.sessions(time=False))

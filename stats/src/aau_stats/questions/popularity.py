@@ -18,7 +18,7 @@ many months of a large channel would be made from kept monthly sketches.
 from ..disclosure import total as total_of
 from . import _sketch
 from ._answer import Answer, Headline, Table
-from ._scope import QuestionError
+from ._scope import QuestionError, UsageError
 from ._sql import DOWNLOAD, MONTH, MONTH_START
 
 DISTINCT = ("exact", "hll")
@@ -38,7 +38,7 @@ BY = {
 def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact"):
     engine = scope.engine
     if distinct not in DISTINCT:
-        raise QuestionError("--distinct %s: one of %s" % (distinct, ", ".join(DISTINCT)))
+        raise UsageError("--distinct %s: one of %s" % (distinct, ", ".join(DISTINCT)))
     packages = list(dict.fromkeys(packages))
     if packages:
         known = {row[0] for row in engine.rows("SELECT DISTINCT name FROM requests WHERE name IN (%s)" % ", ".join(

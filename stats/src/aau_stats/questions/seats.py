@@ -8,7 +8,7 @@ tokens, counted only where the organization sets them.
 
 from ..disclosure import total
 from ._answer import Answer, Headline, Table
-from ._scope import QuestionError
+from ._scope import UsageError
 from ._sql import MONTH
 from .lifecycles import CI_ADDRESS_CLIENTS, classified_sql
 
@@ -17,7 +17,7 @@ TITLE = "Seats behind an organization"
 
 def seats(scope, min_days=2, min_sessions=2, ci_address_clients=CI_ADDRESS_CLIENTS):
     if scope.filters.ips is None and scope.filters.org is None:
-        raise QuestionError("seats: give --ips FILE or --org TOKEN (the organization to size)")
+        raise UsageError("seats: give --ips FILE or --org TOKEN (the organization to size)")
     engine = scope.engine
     sessions = scope.sessions()
     clients = engine.keep(classified_sql(scope, "c", min_days, min_sessions, ci_address_clients))
