@@ -1,6 +1,7 @@
 """Every question on a small population whose answers were counted by hand (see ``question_logs``)."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -499,6 +500,61 @@ def test_a_store_from_before_user_agent_pseudonyms_is_answered_then_given_them(t
     assert rows(db, "SELECT count(*) FROM agents WHERE agent IS NULL OR agent NOT LIKE 'id:%'") == [(0,)]
     assert [headline(a) for a in (answer(db, q, filters=package) for q in ("clients-per-ip", "lifecycles"))] == [
         headline(a) for a in before]
+
+
+def as_digest_store(db):
+    """Rewrite a store into the layout of the versions before numbered dimensions: rows refer to the
+    dimensions by their 128-bit digest, which was the dimension's only id."""
+    import duckdb
+    from aau_stats.store import DIMENSIONS, SCHEMA
+
+    con = duckdb.connect(str(db))
+    for table, number, digest in DIMENSIONS:
+        con.execute("CREATE TABLE {t}_old AS SELECT {d} AS {n}, * EXCLUDE ({n}, {d}) FROM {t}".format(
+            t=table, n=number, d=digest))
+    for table in ("request_rows", "session_rows"):
+        columns = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+                                             " ORDER BY ordinal_position", [table]).fetchall()]
+        refer = {n: (t, d) for t, n, d in DIMENSIONS if n in columns}
+        con.execute("CREATE TABLE %s_old AS SELECT %s FROM %s r %s" % (table, ", ".join(
+            "%s.%s AS %s" % (refer[c][0], refer[c][1], c) if c in refer else "r." + c for c in columns), table, " ".join(
+            "JOIN {t} ON {t}.{n} = r.{n}".format(t=t, n=n) for n, (t, _) in refer.items())))
+    con.execute("DROP VIEW requests")
+    con.execute("DROP VIEW sessions")
+    for table in ("request_rows", "session_rows", *(t for t, _, _ in DIMENSIONS)):
+        con.execute("DROP TABLE %s" % table)
+        con.execute("ALTER TABLE %s_old RENAME TO %s" % (table, table))
+    for statement in SCHEMA.split(";"):
+        if "CREATE OR REPLACE VIEW" in statement:
+            con.execute(statement)
+    assert con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'request_rows'"
+                       " AND column_name = 'agent_id'").fetchall() == [("UHUGEINT",)]
+    con.close()
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_a_store_whose_rows_hold_digests_is_answered_then_numbered_by_the_next_ingest(tmp_path, raw):
+    log = tmp_path / "access.log"
+    log.write_text(population_log())
+    db = tmp_path / "old.duckdb"
+    lines = log.read_text().splitlines(keepends=True)
+    first, rest = tmp_path / "first.log", tmp_path / "rest.log"
+    first.write_text("".join(lines[: len(lines) // 2]))
+    rest.write_text("".join(lines[len(lines) // 2:]))
+    ingest([str(first)], db, raw=raw)
+    as_digest_store(db)
+    half = answers(db)
+    fresh = tmp_path / "fresh.duckdb"
+    shutil.copy(str(db) + ".key", str(fresh) + ".key")  # the same pseudonyms in both
+    ingest([str(first)], fresh, raw=raw)
+    assert half == answers(fresh)  # read as it is, before any ingest
+    ingest([str(rest)], db, raw=raw)  # numbers the old rows, then adds the new ones to the same dimensions
+    assert rows(db, "SELECT data_type FROM information_schema.columns WHERE table_name = 'request_rows'"
+                    " AND column_name IN ('address_id', 'line_id', 'agent_id')") == [("INTEGER",)] * 3
+    ingest([str(rest)], fresh, raw=raw)
+    assert answers(db) == answers(fresh)
+    assert rows(db, "SELECT count(*), count(DISTINCT agent_digest), max(agent_id) FROM agents") == rows(
+        fresh, "SELECT count(*), count(DISTINCT agent_digest), max(agent_id) FROM agents")
 
 
 def test_two_versions_first_downloaded_in_the_same_second_are_one_install_and_one_update(tmp_path):

@@ -31,7 +31,7 @@ from .addresses import SQL_NAME as CANONICAL_IP
 from .addresses import register_duckdb
 from .formats import FORMATS, Layout, detect
 from .formats.base import LINE_READER_OPTIONS, MAX_LINE_BYTES, quote_sql
-from .store import FIRST_YEAR, LAST_YEAR, load_keys, open_store, pseudonym_sql, session_rows_statements
+from .store import DIMENSIONS, FIRST_YEAR, LAST_YEAR, load_keys, open_store, pseudonym_sql, session_rows_statements
 
 try:  # zlib-ng: the same streams and checksums, three times as fast to inflate
     from zlib_ng import zlib_ng as zlib
@@ -526,7 +526,7 @@ def model_selects(keys, raw, keep_account_tokens, ids=True):
     Returns ``(address_model, request_model, agent_model)``, three SELECTs
     that both engines run. Addresses, request lines and user agents repeat
     a lot: each distinct one is modelled (and its tokens or address turned
-    into pseudonyms) once. With ``ids``, each row also gets its keyed id.
+    into pseudonyms) once. With ``ids``, each row also gets its keyed digest.
     """
 
     def hide(expr):
@@ -545,7 +545,7 @@ def model_selects(keys, raw, keep_account_tokens, ids=True):
           FROM (SELECT address_key, CASE WHEN contains(address_key, ':') THEN {canonical}(address_key)
                                          ELSE address_key END AS ip
                 FROM (SELECT DISTINCT ip AS address_key FROM checked WHERE reason IS NULL)))
-    """.format(id=ident("coalesce(canonical, '')", "address", "address_id"), ip=hide("canonical"),
+    """.format(id=ident("coalesce(canonical, '')", "address", "address_digest"), ip=hide("canonical"),
                network=hide("raw_network"), raw_network=_NETWORK, valid=_VALID_ADDRESS, canonical=CANONICAL_IP)
     lines = """
     SELECT request_key, {id}method, path, channel, subdir, filename, name, version, build, ext, kind FROM (
@@ -553,7 +553,7 @@ def model_selects(keys, raw, keep_account_tokens, ids=True):
             SELECT request_key, {request} FROM (
                 SELECT request_key, nullif(request_key, '') AS request
                 FROM (SELECT DISTINCT coalesce(request, '') AS request_key FROM checked WHERE reason IS NULL))))
-    """.format(id=ident("request_key", "line", "line_id"), package=", ".join(model.package_fields()),
+    """.format(id=ident("request_key", "line", "line_digest"), package=", ".join(model.package_fields()),
                request=", ".join(model.request_fields()))
     agents = """
     SELECT agent_key, {id}client_family, client_version, python_version, os_name, os_version,
@@ -564,7 +564,7 @@ def model_selects(keys, raw, keep_account_tokens, ids=True):
         SELECT agent_key, {agent}, {tokens} FROM (
             SELECT agent_key, nullif(agent_key, '') AS user_agent, {tail} AS aau_tail
             FROM (SELECT DISTINCT coalesce(user_agent, '') AS agent_key FROM checked WHERE reason IS NULL)))
-    """.format(id=ident("agent_key", "agent" + ("+a" if keep_account_tokens else ""), "agent_id"),
+    """.format(id=ident("agent_key", "agent" + ("+a" if keep_account_tokens else ""), "agent_digest"),
                agent=", ".join(model.agent_fields()), tokens=", ".join(model.token_fields()),
                tail=model.aau_tail("nullif(agent_key, '')"), c=hide("c"), s=hide("s"), e=hide("e"),
                a=hide(account), v=hide("v"), agent_name=pseudonym_sql("agent_key", keys))
@@ -579,23 +579,30 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     WHERE reason IS NULL AND ip IN (SELECT address_key FROM address_model WHERE NOT valid)
     """.format(sample=masked_sample_sql("concat_ws(' ', ip, request, status, bytes)", raw))
     flag = "true" if raw else "false"
+    # A value first seen here gets the next number; its digest finds it again in later inputs.
     new_dimensions = [
         # Two spellings of one address are one row.
-        "INSERT INTO addresses SELECT DISTINCT address_id, ip, network, %s FROM address_model WHERE valid"
-        " AND address_id NOT IN (SELECT address_id FROM addresses)" % flag,
-        "INSERT INTO request_lines SELECT * EXCLUDE (request_key) FROM request_model"
-        " WHERE line_id NOT IN (SELECT line_id FROM request_lines)",
-        "INSERT INTO agents SELECT * EXCLUDE (agent_key, agent), %s, agent FROM agent_model"
-        " WHERE agent_id NOT IN (SELECT agent_id FROM agents)" % flag,
+        "INSERT INTO addresses SELECT {next}, address_digest, ip, network, {flag} FROM (SELECT DISTINCT address_digest,"
+        " ip, network FROM address_model WHERE valid AND address_digest NOT IN (SELECT address_digest FROM addresses))",
+        "INSERT INTO request_lines SELECT {next}, * EXCLUDE (request_key) FROM request_model"
+        " WHERE line_digest NOT IN (SELECT line_digest FROM request_lines)",
+        "INSERT INTO agents SELECT {next}, * EXCLUDE (agent_key, agent), {flag}, agent FROM agent_model"
+        " WHERE agent_digest NOT IN (SELECT agent_digest FROM agents)",
     ]
+    new_dimensions = [
+        sql.format(flag=flag, next="(SELECT coalesce(max(%s), 0) FROM %s) + CAST(row_number() OVER () AS INTEGER)" % (
+            number, table)) for sql, (table, number, _) in zip(new_dimensions, DIMENSIONS)]
     insert = """
     CREATE OR REPLACE TEMP TABLE new_rows AS
-    SELECT k.ts, CAST(k.ts AS DATE) AS day, k.status, k.bytes, d.address_id, r.line_id, g.agent_id,
+    SELECT k.ts, CAST(k.ts AS DATE) AS day, k.status, k.bytes, da.address_id, rl.line_id, ga.agent_id,
            {source_id} AS source_id
     FROM checked k
     JOIN request_model r ON r.request_key = coalesce(k.request, '')
     JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
     JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
+    JOIN request_lines rl ON rl.line_digest = r.line_digest
+    JOIN agents ga ON ga.agent_digest = g.agent_digest
+    JOIN addresses da ON da.address_digest = d.address_digest
     WHERE k.reason IS NULL
     """.format(source_id=int(source_id))
     rows = ["INSERT INTO request_rows SELECT * FROM new_rows",

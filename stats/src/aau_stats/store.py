@@ -4,9 +4,12 @@ ingested, and the rejections; plus the key that makes pseudonyms.
 The requests are kept as a star: narrow rows (time, status, bytes and three
 ids) and one row per distinct address, request line and user agent, each
 modelled once. View ``requests`` joins them into the documented wide schema,
-the one every question reads and the Parquet export writes. An id is the
-``md5_number`` of the key and the raw value, so the same value gets the
-same id in every ingest, and an id reveals nothing.
+the one every question reads and the Parquet export writes. A dimension row
+has a number (``*_id``, given in order as values first appear: small
+integers, cheap to store, join and count) and a digest (``*_digest``, the
+``md5_number`` of the key and the value), which finds the value again in a
+later ingest and reveals nothing. Stores written before the numbers (their
+rows held the digests) are rewritten once, by the next command that writes.
 
 Column ``agent`` tells user agents apart without keeping them: the keyed
 pseudonym of the whole user-agent text (in raw stores too), so that
@@ -39,15 +42,16 @@ OUT_OF_RANGE = "NOT (day BETWEEN DATE '%04d-01-01' AND DATE '%04d-12-31')" % (FI
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS request_rows (
     ts TIMESTAMP, day DATE, status INTEGER, bytes BIGINT,
-    address_id UHUGEINT, line_id UHUGEINT, agent_id UHUGEINT, source_id INTEGER
+    address_id INTEGER, line_id INTEGER, agent_id INTEGER, source_id INTEGER
 );
-CREATE TABLE IF NOT EXISTS addresses (address_id UHUGEINT, ip VARCHAR, network VARCHAR, raw BOOLEAN);
+CREATE TABLE IF NOT EXISTS addresses (address_id INTEGER, address_digest UHUGEINT, ip VARCHAR, network VARCHAR,
+                                      raw BOOLEAN);
 CREATE TABLE IF NOT EXISTS request_lines (
-    line_id UHUGEINT, method VARCHAR, path VARCHAR, channel VARCHAR, subdir VARCHAR, filename VARCHAR,
-    name VARCHAR, version VARCHAR, build VARCHAR, ext VARCHAR, kind VARCHAR
+    line_id INTEGER, line_digest UHUGEINT, method VARCHAR, path VARCHAR, channel VARCHAR, subdir VARCHAR,
+    filename VARCHAR, name VARCHAR, version VARCHAR, build VARCHAR, ext VARCHAR, kind VARCHAR
 );
 CREATE TABLE IF NOT EXISTS agents (
-    agent_id UHUGEINT, client_family VARCHAR, client_version VARCHAR, python_version VARCHAR,
+    agent_id INTEGER, agent_digest UHUGEINT, client_family VARCHAR, client_version VARCHAR, python_version VARCHAR,
     os_name VARCHAR, os_version VARCHAR,
     aau_version VARCHAR, c VARCHAR, s VARCHAR, e VARCHAR, a VARCHAR,
     i VARCHAR[], o VARCHAR[], m VARCHAR[], raw BOOLEAN, agent VARCHAR
@@ -63,7 +67,7 @@ JOIN request_lines l ON l.line_id = r.line_id
 JOIN agents g ON g.agent_id = r.agent_id
 JOIN addresses d ON d.address_id = r.address_id;
 CREATE TABLE IF NOT EXISTS session_rows (
-    day DATE, address_id UHUGEINT, agent_id UHUGEINT, {part_columns}
+    day DATE, address_id INTEGER, agent_id INTEGER, {part_columns}
 );
 CREATE OR REPLACE VIEW sessions AS
 SELECT p.day, d.ip, d.network, g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
@@ -392,6 +396,7 @@ def open_store(db_path):
     con.execute(SCHEMA)
     # A store from before user agents had pseudonyms: each is told apart by its id (the text is not kept).
     con.execute("UPDATE agents SET agent = 'id:' || CAST(agent_id AS VARCHAR) WHERE agent IS NULL")
+    _number_dimensions(con)
     if (not con.execute("SELECT count(*) FROM session_rows").fetchall()[0][0]
             and con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]):
         # A store from before sessions were kept: they are made once from its requests.
@@ -399,6 +404,45 @@ def open_store(db_path):
             con.execute(statement)
     _reject_out_of_range(con)
     return con
+
+
+# Each dimension: (table, id column, digest column).
+DIMENSIONS = (("addresses", "address_id", "address_digest"), ("request_lines", "line_id", "line_digest"),
+              ("agents", "agent_id", "agent_digest"))
+
+
+def _number_dimensions(con):
+    """A store whose rows refer to their dimensions by digest (before the numbers) is rewritten: each
+    dimension row gets a number, the digest moves to its own column, and the rows refer to the numbers."""
+    (kind,) = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'request_rows'"
+                          " AND column_name = 'address_id'").fetchall()[0]
+    if kind != "UHUGEINT":
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DROP VIEW requests")
+        con.execute("DROP VIEW sessions")
+        for table, number, digest in DIMENSIONS:
+            # One row per digest (an older ingest could not have written two), numbered in digest order.
+            con.execute("CREATE TABLE {t}_numbered AS SELECT CAST(row_number() OVER (ORDER BY {n}) AS INTEGER) AS {n},"
+                        " {n} AS {d}, * EXCLUDE ({n}, _copy) FROM (SELECT *, row_number() OVER (PARTITION BY {n}) AS"
+                        " _copy FROM {t}) WHERE _copy = 1".format(t=table, n=number, d=digest))
+        for table in ("request_rows", "session_rows"):
+            columns = [row[0] for row in con.execute("SELECT column_name FROM information_schema.columns WHERE"
+                                                     " table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+            owner = {number: dimension for dimension, number, _ in DIMENSIONS if number in columns}
+            select = ", ".join("%s_numbered.%s" % (owner[c], c) if c in owner else "r.%s" % c for c in columns)
+            con.execute("CREATE TABLE %s_numbered AS SELECT %s FROM %s r %s" % (table, select, table, " ".join(
+                "JOIN {d}_numbered ON {d}_numbered.{g} = r.{n}".format(d=dimension, n=number, g=digest)
+                for dimension, number, digest in DIMENSIONS if number in owner)))
+        for table in ("request_rows", "session_rows", *(t for t, _, _ in DIMENSIONS)):
+            con.execute("DROP TABLE %s" % table)
+            con.execute("ALTER TABLE %s_numbered RENAME TO %s" % (table, table))
+        con.execute(SCHEMA)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _reject_out_of_range(con):
