@@ -274,9 +274,12 @@ def test_key_rotation_keeps_one_pseudonym_per_value_and_re_keys_the_store(tmp_pa
     assert all(x != y for x, y in zip(before[0], after[0]))  # what was exported before no longer matches
     assert key_file.read_text().startswith(old_key) and len(key_file.read_text().split()) == 2
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-    write(tmp_path / "b.log", combined(when="11/Oct/2026:08:00:00 +0000"))
+    # The next conda process of the same client, in the same environment: a user agent seen for the first time.
+    write(tmp_path / "b.log", combined(when="11/Oct/2026:08:00:00 +0000", agent=UA.replace(S, "t" * 22)))
     ingest([str(tmp_path / "b.log")], db)
     assert rows(db, "SELECT count(DISTINCT c), count(DISTINCT ip), count(*) FROM requests") == [(1, 1, 2)]
+    # The client and environment keep their numbers, which the questions count by.
+    assert rows(db, "SELECT count(DISTINCT c_id), count(DISTINCT e_id) FROM keyed_requests") == [(1, 1)]
 
 
 def test_interrupted_rotation_is_finished_or_undone_on_next_use(tmp_path, db):

@@ -423,7 +423,8 @@ def test_report_of_an_organization_has_its_seats(store, tmp_path):
 
 
 SESSION_QUESTIONS = {"clients-per-ip": {}, "lifecycles": {}, "environments": {}, "installs": {"warm_up_days": 1},
-                     "activity": {}, "seats": {"filters": Filters.build(org="acme")}}
+                     "activity": {}, "seats": {"filters": Filters.build(org="acme")}, "popularity": {},
+                     "popularity-by": {"by": ["platform", "python"], "monthly": True}}
 
 
 def answers(db, engine_change=None):
@@ -435,7 +436,7 @@ def answers(db, engine_change=None):
         with DuckDBEngine(db) as engine:
             if engine_change:
                 engine_change(engine)
-            answer = QUESTIONS[name](Scope(engine, options.pop("filters", None)), **options)
+            answer = QUESTIONS[name.replace("-by", "")](Scope(engine, options.pop("filters", None)), **options)
         out[name] = ([(h.label, h.value) for h in answer.headline], [t.records() for t in answer.tables])
     return out
 
@@ -443,6 +444,11 @@ def answers(db, engine_change=None):
 def test_kept_sessions_answer_as_the_requests_do(store):
     """The sessions kept at ingest and the same sessions made from the requests give the same answers."""
     assert answers(store) == answers(store, lambda engine: setattr(engine, "has_sessions", False))
+
+
+def test_kept_downloads_answer_as_the_requests_do(store):
+    """The downloads kept at ingest and the same downloads grouped from the requests give the same answers."""
+    assert answers(store) == answers(store, lambda engine: setattr(engine, "has_downloads", False))
 
 
 def test_a_session_split_across_inputs_counts_once(tmp_path, store):
@@ -489,9 +495,7 @@ def test_a_store_from_before_user_agent_pseudonyms_is_answered_then_given_them(t
     package = Filters.build(package="numpy")  # sessions made from the requests, grouped by agent
     before = [answer(db, q, filters=package) for q in ("clients-per-ip", "lifecycles")]
     con = duckdb.connect(str(db))
-    for statement in SCHEMA.split(";"):  # the views as they were, without agent
-        if "CREATE OR REPLACE VIEW" in statement:
-            con.execute(statement.replace("g.agent, ", ""))
+    without_numbered_tokens(con, SCHEMA, drop=("g.agent, ",))  # the views as they were, without agent
     con.execute("ALTER TABLE agents DROP COLUMN agent")
     con.close()
     old = [answer(db, q, filters=package) for q in ("clients-per-ip", "lifecycles")]
@@ -502,9 +506,25 @@ def test_a_store_from_before_user_agent_pseudonyms_is_answered_then_given_them(t
         headline(a) for a in before]
 
 
+def without_numbered_tokens(con, schema, drop=()):
+    """A store as the versions before numbered tokens and kept downloads left it: views requests and sessions
+    only (without the words ``drop`` too)."""
+    for view in ("requests", "keyed_requests", "sessions", "downloads"):
+        con.execute("DROP VIEW IF EXISTS %s" % view)
+    con.execute("DROP TABLE download_rows")
+    con.execute("DROP TABLE token_values")
+    con.execute("ALTER TABLE agents DROP COLUMN client_id")
+    con.execute("ALTER TABLE agents DROP COLUMN env_id")
+    for statement in schema.split(";"):
+        if "CREATE OR REPLACE VIEW requests " in statement or "CREATE OR REPLACE VIEW sessions " in statement:
+            for words in ("g.client_id AS c_id, g.env_id AS e_id, ", *drop):
+                statement = statement.replace(words, "")
+            con.execute(statement)
+
+
 def as_digest_store(db):
     """Rewrite a store into the layout of the versions before numbered dimensions: rows refer to the
-    dimensions by their 128-bit digest, which was the dimension's only id."""
+    dimensions by their 128-bit digest, which was the dimension's only id; no numbered tokens, no kept downloads."""
     import duckdb
     from aau_stats.store import DIMENSIONS, SCHEMA
 
@@ -519,14 +539,12 @@ def as_digest_store(db):
         con.execute("CREATE TABLE %s_old AS SELECT %s FROM %s r %s" % (table, ", ".join(
             "%s.%s AS %s" % (refer[c][0], refer[c][1], c) if c in refer else "r." + c for c in columns), table, " ".join(
             "JOIN {t} ON {t}.{n} = r.{n}".format(t=t, n=n) for n, (t, _) in refer.items())))
-    con.execute("DROP VIEW requests")
-    con.execute("DROP VIEW sessions")
+    for view in ("requests", "keyed_requests", "sessions", "downloads"):
+        con.execute("DROP VIEW %s" % view)
     for table in ("request_rows", "session_rows", *(t for t, _, _ in DIMENSIONS)):
         con.execute("DROP TABLE %s" % table)
         con.execute("ALTER TABLE %s_old RENAME TO %s" % (table, table))
-    for statement in SCHEMA.split(";"):
-        if "CREATE OR REPLACE VIEW" in statement:
-            con.execute(statement)
+    without_numbered_tokens(con, SCHEMA)
     assert con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'request_rows'"
                        " AND column_name = 'agent_id'").fetchall() == [("UHUGEINT",)]
     con.close()

@@ -31,7 +31,17 @@ from .addresses import SQL_NAME as CANONICAL_IP
 from .addresses import register_duckdb
 from .formats import FORMATS, Layout, detect
 from .formats.base import LINE_READER_OPTIONS, MAX_LINE_BYTES, quote_sql
-from .store import DIMENSIONS, FIRST_YEAR, LAST_YEAR, load_keys, open_store, pseudonym_sql, session_rows_statements
+from .store import (
+    DIMENSIONS,
+    FIRST_YEAR,
+    LAST_YEAR,
+    TOKEN_IDS,
+    download_rows_statements,
+    load_keys,
+    open_store,
+    pseudonym_sql,
+    session_rows_statements,
+)
 
 try:  # zlib-ng: the same streams and checksums, three times as fast to inflate
     from zlib_ng import zlib_ng as zlib
@@ -586,12 +596,12 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
         " ip, network FROM address_model WHERE valid AND address_digest NOT IN (SELECT address_digest FROM addresses))",
         "INSERT INTO request_lines SELECT {next}, * EXCLUDE (request_key) FROM request_model"
         " WHERE line_digest NOT IN (SELECT line_digest FROM request_lines)",
-        "INSERT INTO agents SELECT {next}, * EXCLUDE (agent_key, agent), {flag}, agent FROM agent_model"
+        "INSERT INTO agents SELECT {next}, * EXCLUDE (agent_key, agent), {flag}, agent, NULL, NULL FROM agent_model"
         " WHERE agent_digest NOT IN (SELECT agent_digest FROM agents)",
     ]
     new_dimensions = [
         sql.format(flag=flag, next="(SELECT coalesce(max(%s), 0) FROM %s) + CAST(row_number() OVER () AS INTEGER)" % (
-            number, table)) for sql, (table, number, _) in zip(new_dimensions, DIMENSIONS)]
+            number, table)) for sql, (table, number, _) in zip(new_dimensions, DIMENSIONS)] + TOKEN_IDS
     insert = """
     CREATE OR REPLACE TEMP TABLE new_rows AS
     SELECT k.ts, CAST(k.ts AS DATE) AS day, k.status, k.bytes, da.address_id, rl.line_id, ga.agent_id,
@@ -605,8 +615,10 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     JOIN addresses da ON da.address_digest = d.address_digest
     WHERE k.reason IS NULL
     """.format(source_id=int(source_id))
-    rows = ["INSERT INTO request_rows SELECT * FROM new_rows",
-            *session_rows_statements("new_rows"), "DROP TABLE new_rows"]
+    part_agents = ("CREATE OR REPLACE TEMP TABLE part_agents AS SELECT ga.agent_id, ga.client_id, ga.env_id"
+                   " FROM agent_model g JOIN agents ga ON ga.agent_digest = g.agent_digest")
+    rows = ["INSERT INTO request_rows SELECT * FROM new_rows", *session_rows_statements("new_rows"), part_agents,
+            *download_rows_statements("new_rows", "part_agents"), "DROP TABLE new_rows"]
     models = ["CREATE OR REPLACE TEMP TABLE %s AS %s" % pair
               for pair in zip(("address_model", "request_model", "agent_model"), (addresses, lines, agents))]
     return [models[0], bad_addresses, *models[1:], *new_dimensions, insert, *rows]

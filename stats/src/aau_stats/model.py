@@ -124,8 +124,32 @@ SESSION_MEASURES = (
 SESSION_MERGE = {"first_ts": "min", "last_ts": "max"}
 
 
+# What the questions count clients, environments and addresses by (``c_id``, ``e_id``, ``ip_id``): anything equal
+# exactly for equal tokens (addresses). The store's view ``keyed_requests`` gives its numbers; a store without
+# them gives the values themselves, as this view over ``requests`` does.
+KEYED_REQUESTS = "SELECT *, c AS c_id, e AS e_id, ip AS ip_id FROM requests"
+_SESSION_COUNTING = ("c_id", "e_id")
+
+
 def sessions_sql(requests):
-    """SQL of the sessions of ``requests`` (a table, view or subquery with the columns of ``requests``)."""
+    """SQL of the sessions of ``requests`` (a table, view or subquery with the columns of ``keyed_requests``)."""
+    keys = ", ".join((*SESSION_KEYS, *_SESSION_COUNTING))
     return "SELECT %s, %s FROM %s r GROUP BY %s" % (
-        ", ".join(SESSION_KEYS), ", ".join("%s AS %s" % (expr, name) for name, expr in SESSION_MEASURES),
-        requests, ", ".join(SESSION_KEYS))
+        keys, ", ".join("%s AS %s" % (expr, name) for name, expr in SESSION_MEASURES), requests, keys)
+
+
+# The downloads grouped by day, address, request line and tokens: what the questions about packages read
+# (popularity, installs), a third of the requests or fewer. The store keeps it at ingest (table
+# ``download_rows``, view ``downloads``), any other engine computes it with this SQL. A key may be on several
+# rows (one per input, and per spelling of a request line): readers add ``downloads`` and take the least
+# ``first_ts``. The tokens and the address are there only as counting keys (c_id, e_id, ip_id).
+DOWNLOAD_KEYS = ("day", "ip", "network", "channel", "subdir", "filename", "name", "version", "build", "ext", "c_id",
+                 "e_id", "ip_id")
+
+
+def downloads_sql(requests):
+    """SQL of the grouped downloads of ``requests`` (a table, view or subquery with the columns of
+    ``keyed_requests``)."""
+    keys = ", ".join(DOWNLOAD_KEYS)
+    return "SELECT %s, count(*) AS downloads, min(ts) AS first_ts FROM %s r WHERE %s GROUP BY %s" % (
+        keys, requests, DOWNLOAD, keys)

@@ -125,7 +125,7 @@ def build_report(db, filters=None, min_clients=10, advisories=None, engine=None)
     """The report's HTML for the store at ``db`` (or on ``engine``, an open one)."""
     answers = []
     with engine or DuckDBEngine(db) as engine:
-        scope = Scope(engine, filters)
+        scope = Scope(engine, filters, min_clients)
         for name in _QUESTIONS:
             if name == "exposure" and not advisories:
                 continue

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from .model import SESSION_MEASURES, SESSION_MERGE
+from .model import DOWNLOAD, SESSION_MEASURES, SESSION_MERGE
 
 # A log's time must fall in these years: before 1970 no server wrote one, and after 9999 no
 # date library (Python's among them) can hold it. Ingestion rejects other times as ``bad time``.
@@ -54,26 +54,36 @@ CREATE TABLE IF NOT EXISTS agents (
     agent_id INTEGER, agent_digest UHUGEINT, client_family VARCHAR, client_version VARCHAR, python_version VARCHAR,
     os_name VARCHAR, os_version VARCHAR,
     aau_version VARCHAR, c VARCHAR, s VARCHAR, e VARCHAR, a VARCHAR,
-    i VARCHAR[], o VARCHAR[], m VARCHAR[], raw BOOLEAN, agent VARCHAR
+    i VARCHAR[], o VARCHAR[], m VARCHAR[], raw BOOLEAN, agent VARCHAR, client_id INTEGER, env_id INTEGER
 );
 ALTER TABLE agents ADD COLUMN IF NOT EXISTS agent VARCHAR;
-CREATE OR REPLACE VIEW requests AS
-SELECT r.ts, r.day, d.ip, d.network, l.method, r.status, r.bytes, l.path,
-       l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext, l.kind,
-       g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
-       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, g.agent, r.source_id, g.raw
-FROM request_rows r
-JOIN request_lines l ON l.line_id = r.line_id
-JOIN agents g ON g.agent_id = r.agent_id
-JOIN addresses d ON d.address_id = r.address_id;
+ALTER TABLE agents ADD COLUMN IF NOT EXISTS client_id INTEGER;
+ALTER TABLE agents ADD COLUMN IF NOT EXISTS env_id INTEGER;
+-- The client and environment tokens' values, numbered: what the rows of downloads, and the questions, count.
+CREATE TABLE IF NOT EXISTS token_values (token_id INTEGER, value VARCHAR, raw BOOLEAN);
+CREATE OR REPLACE VIEW requests AS SELECT {request_columns} FROM {star};
+-- The same, with the counting keys of the questions: the numbers of the client and environment tokens and of
+-- the address (see model.KEYED_REQUESTS).
+CREATE OR REPLACE VIEW keyed_requests AS
+SELECT {request_columns}, g.client_id AS c_id, g.env_id AS e_id, r.address_id AS ip_id FROM {star};
 CREATE TABLE IF NOT EXISTS session_rows (
     day DATE, address_id INTEGER, agent_id INTEGER, {part_columns}
 );
 CREATE OR REPLACE VIEW sessions AS
 SELECT p.day, d.ip, d.network, g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
-       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, g.agent, {measures}
+       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, g.agent, g.client_id AS c_id, g.env_id AS e_id, {measures}
 FROM session_rows p
 JOIN agents g ON g.agent_id = p.agent_id
+JOIN addresses d ON d.address_id = p.address_id;
+CREATE TABLE IF NOT EXISTS download_rows (
+    day DATE, address_id INTEGER, line_id INTEGER, client_id INTEGER, env_id INTEGER, downloads BIGINT,
+    first_ts TIMESTAMP
+);
+CREATE OR REPLACE VIEW downloads AS
+SELECT p.day, d.ip, d.network, l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext,
+       p.client_id AS c_id, p.env_id AS e_id, p.address_id AS ip_id, p.downloads, p.first_ts
+FROM download_rows p
+JOIN request_lines l ON l.line_id = p.line_id
 JOIN addresses d ON d.address_id = p.address_id;
 CREATE TABLE IF NOT EXISTS key_chain (epoch INTEGER, fingerprint VARCHAR, created TIMESTAMP);
 CREATE TABLE IF NOT EXISTS sources (
@@ -91,7 +101,17 @@ CREATE TABLE IF NOT EXISTS rejections (
 """
 
 
+_REQUEST_COLUMNS = """
+       r.ts, r.day, d.ip, d.network, l.method, r.status, r.bytes, l.path,
+       l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext, l.kind,
+       g.client_family, g.client_version, g.python_version, g.os_name, g.os_version,
+       g.aau_version, g.c, g.s, g.e, g.a, g.i, g.o, g.m, g.agent, r.source_id, g.raw"""
+_STAR = """request_rows r
+JOIN request_lines l ON l.line_id = r.line_id
+JOIN agents g ON g.agent_id = r.agent_id
+JOIN addresses d ON d.address_id = r.address_id"""
 SCHEMA = SCHEMA.format(
+    request_columns=_REQUEST_COLUMNS, star=_STAR,
     part_columns=", ".join("%s %s" % (name, "TIMESTAMP" if name.endswith("_ts") else "BIGINT")
                            for name, _ in SESSION_MEASURES),
     measures=", ".join("p.%s" % name for name, _ in SESSION_MEASURES),
@@ -119,6 +139,28 @@ def session_rows_statements(rows):
         "INSERT INTO session_rows SELECT n.* FROM new_sessions n WHERE NOT EXISTS"
         " (SELECT 1 FROM session_rows p WHERE %s)" % match,
         "DROP TABLE new_sessions",
+    ]
+
+
+TOKEN_IDS = [
+    # Each client and environment token value of an agent without its numbers gets one...
+    "INSERT INTO token_values SELECT (SELECT coalesce(max(token_id), 0) FROM token_values) + CAST(row_number()"
+    " OVER () AS INTEGER), value, raw FROM (SELECT DISTINCT value, raw FROM (SELECT c AS value, raw FROM agents"
+    " WHERE client_id IS NULL UNION ALL SELECT e, raw FROM agents WHERE env_id IS NULL)"
+    " WHERE value IS NOT NULL AND value NOT IN (SELECT value FROM token_values))",
+    # ... and the agent refers to them.
+    "UPDATE agents SET client_id = t.token_id FROM token_values t WHERE agents.client_id IS NULL AND t.value = agents.c",
+    "UPDATE agents SET env_id = t.token_id FROM token_values t WHERE agents.env_id IS NULL AND t.value = agents.e",
+]
+
+
+def download_rows_statements(rows, agents):
+    """SQL that adds the downloads of ``rows`` (a table with the columns of ``request_rows``) to ``download_rows``;
+    ``agents`` (a table with ``agent_id``, ``client_id``, ``env_id``) holds every agent of ``rows``."""
+    return [
+        "INSERT INTO download_rows SELECT r.day, r.address_id, r.line_id, g.client_id, g.env_id, count(*), min(r.ts)"
+        " FROM %s r JOIN request_lines l ON l.line_id = r.line_id JOIN %s g ON g.agent_id = r.agent_id"
+        " WHERE %s GROUP BY r.day, r.address_id, r.line_id, g.client_id, g.env_id" % (rows, agents, DOWNLOAD),
     ]
 
 
@@ -275,7 +317,11 @@ def read_keys(db_path, con=None):
 
 
 def _has_key_chain(con):
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'key_chain'")
+    return _has_table(con, "key_chain")
+
+
+def _has_table(con, name):
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
                 .fetchall()[0][0])
 
 
@@ -310,6 +356,7 @@ def rotate_key(db_path):
             con.execute("UPDATE agents SET %s WHERE NOT raw" % ", ".join(agent_sets))
             con.execute("UPDATE agents SET %s WHERE agent NOT LIKE 'id:%%'" % agent_names)
             con.execute("UPDATE addresses SET %s WHERE NOT raw" % ", ".join(address_sets))
+            con.execute("UPDATE token_values SET value = %s WHERE NOT raw" % _one_pseudonym("value", new))
             con.execute("INSERT INTO key_chain VALUES (?, ?, now())", [len(chain), chain_fingerprint(chain)])
             con.execute("COMMIT")
         except BaseException:
@@ -393,6 +440,7 @@ def open_store(db_path):
     # 640 MB, an ingest of 50 M lines peaks at 974 MiB in all (768 MB: 1,085 MiB, 6 % faster).
     con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = '640MB'")
+    downloads_kept = _has_table(con, "download_rows")
     con.execute(SCHEMA)
     # A store from before user agents had pseudonyms: each is told apart by its id (the text is not kept).
     con.execute("UPDATE agents SET agent = 'id:' || CAST(agent_id AS VARCHAR) WHERE agent IS NULL")
@@ -402,6 +450,19 @@ def open_store(db_path):
         # A store from before sessions were kept: they are made once from its requests.
         for statement in session_rows_statements("request_rows"):
             con.execute(statement)
+    if con.execute("SELECT count(*) FROM agents WHERE (c IS NOT NULL AND client_id IS NULL)"
+                   " OR (e IS NOT NULL AND env_id IS NULL)").fetchall()[0][0]:
+        # A store from before the tokens were numbered.
+        con.execute("BEGIN TRANSACTION")
+        for statement in TOKEN_IDS:
+            con.execute(statement)
+        con.execute("COMMIT")
+    if not downloads_kept and con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]:
+        # A store from before the downloads were kept: they are made once from its requests.
+        con.execute("BEGIN TRANSACTION")
+        for statement in download_rows_statements("request_rows", "agents"):
+            con.execute(statement)
+        con.execute("COMMIT")
     _reject_out_of_range(con)
     return con
 
@@ -422,6 +483,8 @@ def _number_dimensions(con):
     try:
         con.execute("DROP VIEW requests")
         con.execute("DROP VIEW sessions")
+        con.execute("DROP VIEW IF EXISTS keyed_requests")
+        con.execute("DROP VIEW IF EXISTS downloads")
         for table, number, digest in DIMENSIONS:
             # One row per digest (an older ingest could not have written two), numbered in digest order.
             con.execute("CREATE TABLE {t}_numbered AS SELECT CAST(row_number() OVER (ORDER BY {n}) AS INTEGER) AS {n},"
@@ -455,4 +518,5 @@ def _reject_out_of_range(con):
                 " WHERE %s GROUP BY source_id" % OUT_OF_RANGE)
     con.execute("DELETE FROM request_rows WHERE %s" % OUT_OF_RANGE)
     con.execute("DELETE FROM session_rows WHERE %s" % OUT_OF_RANGE)
+    con.execute("DELETE FROM download_rows WHERE %s" % OUT_OF_RANGE)
     con.execute("COMMIT")

@@ -47,7 +47,7 @@ def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, engine=None
     if engine is None:
         with DuckDBEngine(db) as opened:
             return ask(question, db, filters, min_clients, engine=opened, **options)
-    return answer_in(Scope(engine, filters), question, min_clients, **options)
+    return answer_in(Scope(engine, filters, min_clients), question, min_clients, **options)
 
 
 def computed(scope, question, **options):

@@ -19,12 +19,13 @@ import duckdb
 from anaconda_anon_usage import grammar
 
 from ..files import read_user_file
-from ..model import sessions_sql
+from ..model import KEYED_REQUESTS, downloads_sql, sessions_sql
 from ..store import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE, StoreError, connect, key_path, pseudonym, read_keys
 
 # Enumerating pseudonyms is how an IP range is matched without raw addresses: this many at most per file.
 MAX_IP_VALUES = 1 << 17
-SESSION_COLUMNS = ("day", "ip", "network", "client_family", "aau_version", "c", "s", "e", "m", "requests",
+# The tokens are kept as their counting keys (numbers in the store): the questions count them and show none.
+SESSION_COLUMNS = ("day", "ip", "network", "client_family", "aau_version", "c_id AS c", "s", "e_id AS e", "m", "requests",
                    "downloads", "heartbeats", "conda_downloads", "python_downloads", "first_ts")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _ORG = re.compile(r"^%s{1,%d}$" % (grammar.TOKEN_CHARS, grammar.SYSTEM_TOKEN_MAX_LENGTH))
@@ -137,7 +138,10 @@ class DuckDBEngine:
             self.con.close()
             raise QuestionError(str(exc)) from None
         self._lookups = 0
-        self._shadow_requests(stored_sessions="session_rows" in tables, rows="request_rows")
+        self._shadow_requests(stored_sessions="session_rows" in tables, rows="request_rows",
+                              numbered="keyed_requests" in tables)
+        # Downloads kept at ingest (made with the table, in the transaction of the requests they count).
+        self.has_downloads = "download_rows" in tables and "keyed_requests" in tables
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
         self.has_sessions = "session_rows" in tables and self.scalar(
             "SELECT (SELECT coalesce(sum(requests), 0) FROM session_rows) = (SELECT count(*) FROM request_rows)")
@@ -168,9 +172,14 @@ class DuckDBEngine:
         self.keys = read_keys(db_path) if db_path is not None and Path(db_path).exists() else None
         self._lookups = 0
         self.has_sessions = False  # made from the requests by model.sessions_sql
+        self.has_downloads = False  # likewise, by model.downloads_sql
 
-    def _shadow_requests(self, stored_sessions=False, rows="requests"):
+    def _shadow_requests(self, stored_sessions=False, rows="requests", numbered=False):
         """Temporary views over the store's own, for a store an older version wrote.
+
+        A store from before the numbered tokens (``numbered`` false), and a
+        Parquet store: the questions count by the values themselves (view
+        ``keyed_requests``, and the sessions' ``c_id`` and ``e_id``).
 
         A store from before column agent (the user agent's pseudonym): sessions
         made from its requests are told apart by the user agent's parsed
@@ -189,10 +198,16 @@ class DuckDBEngine:
             where = " WHERE NOT (%s)" % OUT_OF_RANGE
             self.notes.append("%d requests stored by an older version with a time outside %d-%d are left out; the"
                               " next ingest counts them as bad time." % (outside, FIRST_YEAR, LAST_YEAR))
-            if stored_sessions:
-                self.con.execute("CREATE TEMP VIEW sessions AS SELECT * FROM %s.sessions%s" % (database, where))
+        if stored_sessions and (where or not numbered):
+            self.con.execute("CREATE TEMP VIEW sessions AS SELECT *%s FROM %s.sessions%s" % (
+                "" if numbered else ", c AS c_id, e AS e_id", database, where))
         if add or where:
             self.con.execute("CREATE TEMP VIEW requests AS SELECT *%s FROM %s.requests%s" % (add, database, where))
+        if not numbered:
+            self.con.execute("CREATE TEMP VIEW keyed_requests AS " + KEYED_REQUESTS)
+        elif where:
+            for view in ("keyed_requests", "downloads"):
+                self.con.execute("CREATE TEMP VIEW %s AS SELECT * FROM %s.%s%s" % (view, database, view, where))
 
     def rows(self, sql):
         """``(columns, rows)`` of a query."""
@@ -231,9 +246,12 @@ class DuckDBEngine:
 class Scope:
     """Filters made into SQL for one engine."""
 
-    def __init__(self, engine, filters=None):
+    def __init__(self, engine, filters=None, min_clients=None):
         self.engine = engine
         self.filters = filters or Filters()
+        # The privacy threshold the answers will be published under (None: not known): a question may then
+        # count exactly only what decides a value's fate (the backing of a value published elsewhere below it).
+        self.min_clients = min_clients
         self._where, self._line_where = self._conditions()
         self._sessions = {}
 
@@ -277,8 +295,18 @@ class Scope:
         return where
 
     def requests(self, time=True):
-        """A ``SELECT`` of the requests in scope (a subquery); ``time=False`` keeps the history before --since."""
-        return _select("requests", self._where + self._line_where + (self.time_conditions() if time else []))
+        """A ``SELECT`` of the requests in scope (a subquery), with their counting keys (``c_id``, ``e_id``,
+        ``ip_id``); ``time=False`` keeps the history before --since."""
+        return _select("keyed_requests", self._where + self._line_where + (self.time_conditions() if time else []))
+
+    def downloads(self, time=True):
+        """A ``SELECT`` of the downloads in scope, grouped (see :func:`aau_stats.model.downloads_sql`): from the
+        downloads the store keeps, unless a filter looks at what they do not keep (an organization token).
+        ``time=False`` keeps the history before --since."""
+        where = self._where + self._line_where + (self.time_conditions() if time else [])
+        if self.engine.has_downloads and self.filters.org is None:
+            return _select("downloads", where)
+        return "(%s)" % downloads_sql(self.requests(time))
 
     def sessions(self, time=True):
         """A kept table of the sessions in scope (see :func:`aau_stats.model.sessions_sql`).
@@ -288,13 +316,18 @@ class Scope:
         ``time=False`` keeps the history before --since.
         """
         if time not in self._sessions:
-            if self._line_where or not self.engine.has_sessions:
-                source = "(%s)" % sessions_sql(self.requests(time))
-            else:
-                source = _select("sessions", self._where + (self.time_conditions() if time else []))
             # Kept once, with the columns questions read: each reads it several times, and a report asks them all.
-            self._sessions[time] = self.engine.keep("SELECT %s FROM %s s" % (", ".join(SESSION_COLUMNS), source))
+            self._sessions[time] = self.engine.keep("SELECT %s FROM %s s" % (
+                ", ".join(SESSION_COLUMNS), self.session_source(time)))
         return self._sessions[time]
+
+    def session_source(self, time=True):
+        """The sessions in scope as a relation to read once (see :meth:`sessions`)."""
+        if time in self._sessions:
+            return self._sessions[time]
+        if self._line_where or not self.engine.has_sessions:
+            return "(%s)" % sessions_sql(self.requests(time))
+        return _select("sessions", self._where + (self.time_conditions() if time else []))
 
 
 def _select(relation, where):

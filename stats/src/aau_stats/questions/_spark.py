@@ -11,6 +11,7 @@ through a transpiler, with no second query language to learn or to trust.
 """
 
 
+from ..model import KEYED_REQUESTS
 from ..spark import SparkUnavailable, session, to_spark
 from ._scope import QuestionError
 
@@ -22,6 +23,7 @@ class SparkEngine:
 
     name = "spark"
     has_sessions = False  # made from the requests by the same SQL as the DuckDB store's
+    has_downloads = False  # likewise
 
     def __init__(self, parquet_dir, keys=None, master=None, spark=None):
         """``master``: as :func:`aau_stats.spark.session` takes it; ``spark``: a session to use instead."""
@@ -40,6 +42,7 @@ class SparkEngine:
                 requests = requests.selectExpr("*", "CAST(NULL AS STRING) AS agent")
             requests.createOrReplaceTempView("requests")
             self._only_committed()
+            self.spark.sql(KEYED_REQUESTS).createOrReplaceTempView("keyed_requests")
         except Exception as exc:  # noqa: BLE001 - Spark's AnalysisException: a missing or unreadable store
             raise QuestionError("%s: not a Parquet store of requests (%s)" % (
                 self.db_path, str(exc).strip().splitlines()[0])) from None

@@ -28,7 +28,7 @@ import datetime
 from ..disclosure import total as total_of
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError, UsageError
-from ._sql import DOWNLOAD, MONTH, MONTH_START
+from ._sql import MONTH, MONTH_START
 
 TITLE = "New installs and updates"
 DEFAULT_WARM_UP_DAYS = 14
@@ -39,8 +39,11 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
     if not 0 <= int(warm_up_days) <= MAX_WARM_UP_DAYS:
         raise UsageError("--warm-up-days %s: give 0 to %d days" % (warm_up_days, MAX_WARM_UP_DAYS))
     engine = scope.engine
-    history = scope.requests(time=False)
-    first_day = engine.scalar("SELECT min(day) FROM %s s" % scope.sessions(time=False))
+    history = scope.downloads(time=False)
+    # The first day of each environment (and, under NULL, of the sessions without one).
+    first_days = engine.keep("SELECT e_id, min(day) AS first_day FROM %s s GROUP BY e_id" % scope.session_source(
+        time=False))
+    first_day = engine.scalar("SELECT min(first_day) FROM %s" % first_days)
     if first_day is None:
         raise QuestionError("no requests match the filters")
     if scope.filters.since is not None:
@@ -52,19 +55,21 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
             start = datetime.date.max
     until = scope.filters.until
     window = "day >= DATE '%s'%s" % (start, " AND day <= DATE '%s'" % until if until else "")
-    # Months are grouped as dates (faster than their text), and written as text at the end.
+    # Months are grouped as dates (faster than their text), and written as text at the end. Environments, clients
+    # and addresses are counted by their counting keys (numbers in the store).
     versions = engine.keep("""
-        SELECT e, c, name, version, build, {month} AS month, CASE WHEN {window} THEN 1 ELSE 0 END AS counted,
-               CASE WHEN e IS NULL THEN ip END AS untokened_ip, count(*) AS downloads, min(ts) AS first_ts
-        FROM {history} r WHERE {download}
-        GROUP BY e, c, name, version, build, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
-                 CASE WHEN e IS NULL THEN ip END
-    """.format(month=MONTH_START % "day", window=window, history=history, download=DOWNLOAD))
+        SELECT e_id AS e, c_id AS c, name, version, build, {month} AS month,
+               CASE WHEN {window} THEN 1 ELSE 0 END AS counted, CASE WHEN e_id IS NULL THEN ip_id END AS untokened_ip,
+               sum(downloads) AS downloads, min(first_ts) AS first_ts
+        FROM {history} r
+        GROUP BY e_id, c_id, name, version, build, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
+                 CASE WHEN e_id IS NULL THEN ip_id END
+    """.format(month=MONTH_START % "day", window=window, history=history))
     columns, rows = engine.rows("""
         WITH v AS (SELECT e, name, version, build, min(first_ts) AS first_ts FROM {versions}
                    WHERE e IS NOT NULL GROUP BY e, name, version, build),
         p AS (SELECT e, name, min(first_ts) AS first_ts FROM v GROUP BY e, name),
-        env AS (SELECT e, min(day) AS first_day FROM {sessions} s WHERE e IS NOT NULL GROUP BY e),
+        env AS (SELECT e_id AS e, first_day FROM {first_days} WHERE e_id IS NOT NULL),
         firsts AS (
             SELECT v.name, {first_month} AS month,
                    count(DISTINCT CASE WHEN v.first_ts = p.first_ts AND env.first_day >= DATE '{start}'
@@ -86,7 +91,7 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
                coalesce(f.first_in_older_env, 0) AS first_in_older_env, k.untokened_downloads,
                k.environments, k.clients, k.clients AS _clients, k.addresses AS _addresses
         FROM counted k LEFT JOIN firsts f ON f.name = k.name AND f.month = k.month
-    """.format(versions=versions, sessions=scope.sessions(time=False), start=start,
+    """.format(versions=versions, first_days=first_days, start=start,
                first_month=MONTH_START % "CAST(v.first_ts AS DATE)", month=MONTH.replace("day", "k.month"),
                first_window=window.replace("day", "CAST(v.first_ts AS DATE)")))
     rows.sort(key=lambda row: (-(row[2] + row[3] + row[4] + row[5]), row[0], row[1]))

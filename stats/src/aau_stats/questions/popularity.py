@@ -19,11 +19,13 @@ from ..disclosure import total as total_of
 from . import _sketch
 from ._answer import Answer, Headline, Table
 from ._scope import QuestionError, UsageError
-from ._sql import DOWNLOAD, MONTH, MONTH_START
+from ._sql import MONTH, MONTH_START
 
 DISTINCT = ("exact", "hll")
-# The distinct counts, by the column that holds them: what each counts.
-_COUNTED = (("clients", "c"), ("environments", "e"), ("_clients", "c"), ("_sources", "_source"))
+# The distinct counts, by the columns whose distinct values they add up: clients, environments, and the
+# sources of downloads (clients, and the addresses of downloads without a client token).
+_COUNTED = (("clients", ("c",)), ("environments", ("e",)), ("_clients", ("c",)), ("_sources", ("c", "_ip")))
+_VALUES = ("c", "e", "_ip")
 
 TITLE = "Package popularity"
 BY = {
@@ -47,17 +49,18 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
         if unknown:
             raise QuestionError("unknown package %r: no requests for it in %s" % (unknown[0], engine.db_path))
     groups = [("pkg_name", "name")] + [BY[b] for b in dict.fromkeys(by)]
-    where = DOWNLOAD
+    where = "true"
     if packages:
-        where += " AND name IN (%s)" % ", ".join("'%s'" % p.replace("'", "''") for p in packages)
+        where = "name IN (%s)" % ", ".join("'%s'" % p.replace("'", "''") for p in packages)
     # Two steps: first the downloads grouped with their tokens (a client that downloads a file again is one
     # row: far fewer rows than downloads), then the groupings and distinct counts over those rows.
     first = groups + ([("_month", MONTH_START % "day")] if monthly or distinct == "hll" else [])
     kept = engine.keep("""
-        SELECT {first}, c, e, coalesce(c, ip) AS _source, count(*) AS downloads FROM {requests} r WHERE {where}
-        GROUP BY {exprs}, c, e, coalesce(c, ip)
+        SELECT {first}, c_id AS c, e_id AS e, CASE WHEN c_id IS NULL THEN ip_id END AS _ip, sum(downloads) AS downloads
+        FROM {downloads} r WHERE {where}
+        GROUP BY {exprs}, c_id, e_id, CASE WHEN c_id IS NULL THEN ip_id END
     """.format(first=", ".join("%s AS %s" % (expr, name) for name, expr in first),
-               exprs=", ".join(expr for _, expr in first), requests=scope.requests(), where=where))
+               exprs=", ".join(expr for _, expr in first), downloads=scope.downloads(), where=where))
     # Over the kept rows: the groupings as they are, the month as text, and the month's date for the sketches.
     second = [name for name, _ in groups]
     if monthly:
@@ -66,9 +69,9 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
     if distinct == "hll":
         second.append("_month")
     names = [name for name, _ in groups]
-    downloads_sql = "SELECT %s, c, e, _source, downloads FROM %s k" % (", ".join(second), kept)
-    counted = ", ".join(("count(DISTINCT %s) AS %s" if distinct == "exact" else "0 AS %s") % (
-        (value, name) if distinct == "exact" else (name,)) for name, value in _COUNTED if name != "_clients")
+    downloads_sql = "SELECT %s, c, e, _ip, downloads FROM %s k" % (", ".join(second), kept)
+    counted = ", ".join("%s AS %s" % (_distinct(values) if distinct == "exact" else "0", name)
+                        for name, values in _COUNTED if name != "_clients")
     # One pass: the groups, and the totals (the empty grouping set).
     columns, rows = engine.rows("""
         SELECT {names}, _total, counts, clients, environments, clients AS _clients, _sources, _names FROM (
@@ -113,37 +116,56 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
     if len(names) == 1:
         answer.fixed = table.cells("counts")  # each package's downloads, as every query that lists it shows them
     else:
-        _coarser(engine, downloads_sql, names, table, answer)
+        # (Estimated sources bound nothing: with --distinct hll, every coarser grouping is counted.)
+        _coarser(engine, downloads_sql, names, table, answer, rows, scope.min_clients if distinct == "exact" else None)
     return answer
 
 
-def _coarser(engine, downloads_sql, names, table, answer):
+def _distinct(values):
+    """SQL: the number of distinct values of the columns ``values`` (whose values never meet), added up."""
+    return " + ".join("count(DISTINCT %s)" % value for value in values)
+
+
+def _coarser(engine, downloads_sql, names, table, answer, rows, min_clients):
     """The downloads of each coarser grouping (a package over all its versions, say), which other queries
-    publish, as values the table's rows add up to."""
-    others = names[1:]
-    # The finest set too (DuckDB groups only by columns of some set); its rows are the table's own.
-    sets = [[names[0], *(o for j, o in enumerate(others) if mask >> j & 1)] for mask in range(1 << len(others))]
-    _, rows = engine.rows("""
-        SELECT {names}, {flags}, sum(downloads) AS counts, count(DISTINCT _source) AS _sources
-        FROM ({downloads}) d GROUP BY GROUPING SETS ({sets})
-    """.format(names=", ".join(names), flags=", ".join("grouping(%s)" % n for n in names), downloads=downloads_sql,
-               sets=", ".join("(%s)" % ", ".join(s) for s in sets)))
-    width = len(names)
-    for row in rows:
-        if not any(row[width:2 * width]):
-            continue
-        kept = tuple(None if row[width + j] else row[j] for j in range(width))
-        name = ("coarser", kept)
-        answer.elsewhere[name] = (row[2 * width], row[2 * width + 1])
-        parts = table.cells("counts", lambda r, kept=kept: all(
-            v is None or r[n] == v for n, v in zip(names, kept)))
+    publish, as values the table's rows add up to.
+
+    Its downloads are the sum of its rows'. Its distinct sources (the backing that decides whether it is
+    published) are at least the most of any of its rows: with ``min_clients`` known, they are counted only
+    where that bound is below it, and are that bound elsewhere (published either way).
+    """
+    width, counts, sources = len(names), table.columns.index("counts"), table.columns.index("_sources")
+    cells = {}  # (the columns kept, their values) -> [downloads, most sources of a row, the rows' cells]
+    for mask in range((1 << (width - 1)) - 1):
+        kept = [0, *(j + 1 for j in range(width - 1) if mask >> j & 1)]
+        for i, row in enumerate(rows):
+            cell = cells.setdefault((tuple(kept), tuple(row[j] for j in kept)), [0, 0, []])
+            cell[0] += row[counts]
+            cell[1] = max(cell[1], row[sources])
+            cell[2].append(table.cell(i, "counts"))
+    exact = [key for key, (_, bound, _) in cells.items() if min_clients is None or bound < min_clients]
+    for columns in sorted({kept for kept, _ in exact}):
+        wanted = engine.lookup([("_k%d" % j, "VARCHAR") for j in columns],
+                               [tuple(None if v is None else str(v) for v in values) for kept, values in exact
+                                if kept == columns])
+        group = ", ".join("d.%s" % names[j] for j in columns)
+        for row in engine.rows("""
+            SELECT {group}, {sources} FROM ({downloads}) d JOIN {wanted} w ON {match} GROUP BY {group}
+        """.format(group=group, sources=_distinct(["d.%s" % v for v in dict(_COUNTED)["_sources"]]), wanted=wanted,
+                   downloads=downloads_sql, match=" AND ".join(
+                       "CAST(d.{n} AS VARCHAR) IS NOT DISTINCT FROM w._k{j}".format(n=names[j], j=j)
+                       for j in columns)))[1]:
+            cells[(columns, tuple(row[:-1]))][1] = row[-1]
+    for (columns, values), (value, backing, parts) in cells.items():
+        name = ("coarser", tuple(values[columns.index(j)] if j in columns else None for j in range(width)))
+        answer.elsewhere[name] = (value, backing)
         answer.relations.append(total_of(("x", name), parts))
 
 
 def _estimated(engine, downloads_sql, names, columns, rows):
     """``rows`` with their distinct counts (zeros) replaced by HyperLogLog estimates."""
-    values = " UNION ALL ".join("SELECT {names}, _month, '{what}' AS what, {value} AS v FROM ({d}) d".format(
-        names=", ".join(names), what=what, value=value, d=downloads_sql) for what, value in _COUNTED[:2] + _COUNTED[3:])
+    values = " UNION ALL ".join("SELECT {names}, _month, '{what}' AS what, {what} AS v FROM ({d}) d".format(
+        names=", ".join(names), what=what, d=downloads_sql) for what in _VALUES)
     # The mergeable part: one sketch per group, month and kind of value.
     monthly = engine.keep(_sketch.sketch_sql("(%s)" % values, "v", [*names, "_month", "what"]))
     estimates = {}
@@ -156,7 +178,7 @@ def _estimated(engine, downloads_sql, names, columns, rows):
     for row in rows:
         key = None if row[total] else tuple(row[:len(names)])
         row = list(row)
-        for what, _ in _COUNTED:
-            row[columns.index(what)] = estimates.get((key, "clients" if what == "_clients" else what), 0)
+        for what, counted in _COUNTED:
+            row[columns.index(what)] = sum(estimates.get((key, value), 0) for value in counted)
         out.append(row)
     return out
