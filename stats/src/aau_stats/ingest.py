@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from . import model
 from .addresses import SQL_NAME as CANONICAL_IP
 from .addresses import register_duckdb
@@ -299,14 +301,24 @@ class _Blocks:
 
     def update(self, data):
         view = memoryview(data)
+        crc32 = zlib.crc32
         while view:
-            step = BLOCK_BYTES - self._fill
             while self._marks and self._marks[-1] <= self._position:
                 self._marks.pop()
+            if not self._fill:
+                # Whole blocks before the next mark: at C speed, but for the call of each.
+                whole = min(len(view), self._marks[-1] - self._position if self._marks else len(view))
+                whole -= whole % BLOCK_BYTES
+                if whole:
+                    self.crcs.extend([crc32(view[i:i + BLOCK_BYTES]) for i in range(0, whole, BLOCK_BYTES)])
+                    self._position += whole
+                    view = view[whole:]
+                    continue
+            step = BLOCK_BYTES - self._fill
             if self._marks:
                 step = min(step, self._marks[-1] - self._position)
             piece, view = view[:step], view[step:]
-            self._crc = zlib.crc32(piece, self._crc)
+            self._crc = crc32(piece, self._crc)
             self._fill += len(piece)
             self._position += len(piece)
             if self._marks and self._marks[-1] == self._position:
@@ -602,26 +614,30 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     new_dimensions = [
         sql.format(flag=flag, next="(SELECT coalesce(max(%s), 0) FROM %s) + CAST(row_number() OVER () AS INTEGER)" % (
             number, table)) for sql, (table, number, _) in zip(new_dimensions, DIMENSIONS)] + TOKEN_IDS
+    # Each value of this part with its number, then each line with its three: three joins a line, not six.
+    numbers = [
+        "CREATE OR REPLACE TEMP TABLE address_numbers AS SELECT m.address_key, d.address_id FROM address_model m"
+        " JOIN addresses d ON d.address_digest = m.address_digest",
+        "CREATE OR REPLACE TEMP TABLE line_numbers AS SELECT m.request_key, l.line_id FROM request_model m"
+        " JOIN request_lines l ON l.line_digest = m.line_digest",
+        "CREATE OR REPLACE TEMP TABLE agent_numbers AS SELECT m.agent_key, g.agent_id, g.client_id, g.env_id"
+        " FROM agent_model m JOIN agents g ON g.agent_digest = m.agent_digest",
+    ]
     insert = """
     CREATE OR REPLACE TEMP TABLE new_rows AS
-    SELECT k.ts, CAST(k.ts AS DATE) AS day, k.status, k.bytes, da.address_id, rl.line_id, ga.agent_id,
+    SELECT k.ts, CAST(k.ts AS DATE) AS day, k.status, k.bytes, d.address_id, r.line_id, g.agent_id,
            {source_id} AS source_id
     FROM checked k
-    JOIN request_model r ON r.request_key = coalesce(k.request, '')
-    JOIN agent_model g ON g.agent_key = coalesce(k.user_agent, '')
-    JOIN address_model d ON d.address_key IS NOT DISTINCT FROM k.ip
-    JOIN request_lines rl ON rl.line_digest = r.line_digest
-    JOIN agents ga ON ga.agent_digest = g.agent_digest
-    JOIN addresses da ON da.address_digest = d.address_digest
+    JOIN line_numbers r ON r.request_key = coalesce(k.request, '')
+    JOIN agent_numbers g ON g.agent_key = coalesce(k.user_agent, '')
+    JOIN address_numbers d ON d.address_key IS NOT DISTINCT FROM k.ip
     WHERE k.reason IS NULL
     """.format(source_id=int(source_id))
-    part_agents = ("CREATE OR REPLACE TEMP TABLE part_agents AS SELECT ga.agent_id, ga.client_id, ga.env_id"
-                   " FROM agent_model g JOIN agents ga ON ga.agent_digest = g.agent_digest")
-    rows = ["INSERT INTO request_rows SELECT * FROM new_rows", *session_rows_statements("new_rows"), part_agents,
-            *download_rows_statements("new_rows", "part_agents"), "DROP TABLE new_rows"]
+    rows = ["INSERT INTO request_rows SELECT * FROM new_rows", *session_rows_statements("new_rows"),
+            *download_rows_statements("new_rows", "agent_numbers"), "DROP TABLE new_rows"]
     models = ["CREATE OR REPLACE TEMP TABLE %s AS %s" % pair
               for pair in zip(("address_model", "request_model", "agent_model"), (addresses, lines, agents))]
-    return [models[0], bad_addresses, *models[1:], *new_dimensions, insert, *rows]
+    return [models[0], bad_addresses, *models[1:], *new_dimensions, *numbers, insert, *rows]
 
 
 def masked_sample_sql(line, raw):
@@ -821,7 +837,8 @@ class _Scanning:
     """:func:`_scan_new_part` in a thread of its own, handing over each part of the copy as it is written,
     so that DuckDB parses a part while the next is read (at most ``ahead`` parts wait on disk)."""
 
-    def __init__(self, args, ahead=2):
+    def __init__(self, args, ahead=2, on_done=None):
+        self._on_done = on_done
         self._parts = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._scan = self._error = None
@@ -832,6 +849,8 @@ class _Scanning:
     def _run(self, *args):
         try:
             self._scan = _scan_new_part(*args, on_part=self._hand_over)
+            if self._on_done is not None:
+                self._on_done(self._scan)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the thread that waits for the scan
             self._error = exc
         finally:
@@ -897,18 +916,12 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
         stored_format = assumed.format if assumed else None
         found, layout, head = _layout_of(fmt_name or stored_format, head, path, kind, name)
         report = FileReport(path=name, format=found or "")
-        # The scan copies the input in parts while DuckDB parses the parts already copied; what the scan
-        # finds decides, at the end, whether the parse stands or is rolled back and done again. A file
-        # parsed where it lies is scanned first: on two cores, a scan beside the parse slows the parse more
-        # than it saves.
-        scanning = _Scanning((path, kind, assumed, None if direct else scratch, on_bytes, marks))
-        if direct:
-            scan = scanning.result()
-            if scan.saw_cr or os.stat(path).st_size != scan.total:
-                direct = False  # line ends to normalise, or it grew while being read: through a copy
-                continue
-        if progress and direct:  # (parts are parsed while the input is read: the bar says how far it is)
-            progress(name, "parsing", scan.lines, None)
+        # The scan copies the input in parts while DuckDB parses the parts already copied (a file parsed where
+        # it lies, it reads beside the parse: 5 % faster at 2 M lines since the scan got cheaper); what the scan
+        # finds decides, at the end, whether the parse stands or is rolled back and done again (through a copy,
+        # when it found line ends to normalise).
+        scanning = _Scanning((path, kind, assumed, None if direct else scratch, on_bytes, marks), on_done=(
+            lambda scan: progress(name, "parsing", scan.lines, None)) if progress and direct else None)
         con.execute("BEGIN TRANSACTION")
         try:
             source_id = assumed.source_id if assumed else con.execute(
@@ -918,6 +931,13 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
                 parts = _align_cloudfront_fields(list(parts), scratch + ".aligned", layout.columns)
             samples, last = _parse_parts(con, parts, path, layout, source_id, key, raw, keep_account_tokens, report)
             scan = scanning.result()
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            if direct and scanning.result().saw_cr:  # a line end the reader refused, which the copy normalises
+                direct = False
+                continue
+            scanning.stop()
+            raise
         except BaseException:
             scanning.stop()
             con.execute("ROLLBACK")
@@ -932,7 +952,7 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
                                   note="shorter than an input ingested before, and a part of it: not ingested again")
             if match is not assumed:
                 assumed, redo = match, True
-        if direct and os.stat(path).st_size != scan.total:
+        if direct and (scan.saw_cr or os.stat(path).st_size != scan.total):
             redo = True  # it grew while being parsed: through a copy
         if redo:
             con.execute("ROLLBACK")
