@@ -113,7 +113,8 @@ SELECT file, CASE WHEN valid THEN line ELSE make_valid_utf8(value) END AS line,
        CASE WHEN octet_length(value) > {max_bytes} THEN 'line too long'
             WHEN NOT valid THEN 'bad encoding' END AS reader_reason
 FROM (SELECT file, value, is_valid_utf8(value) AS valid,
-             nullif(replace(regexp_replace(value, '\\r$', ''), '\\r', '\\uFFFD'), '') AS line
+             nullif(replace(CASE WHEN endswith(value, '\\r') THEN substr(value, 1, length(value) - 1) ELSE value END,
+                            '\\r', '\\uFFFD'), '') AS line
       FROM raw_lines)
 """
 
