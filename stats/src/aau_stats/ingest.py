@@ -38,7 +38,7 @@ from .store import (
     FIRST_YEAR,
     LAST_YEAR,
     TOKEN_IDS,
-    download_rows_statements,
+    download_rows_sql,
     load_keys,
     open_store,
     pseudonym_sql,
@@ -626,15 +626,15 @@ def _insert_statements(source_id, keys, raw, keep_account_tokens):
     insert = """
     CREATE OR REPLACE TEMP TABLE new_rows AS
     SELECT k.ts, CAST(k.ts AS DATE) AS day, k.status, k.bytes, d.address_id, r.line_id, g.agent_id,
-           {source_id} AS source_id
+           {source_id} AS source_id, g.client_id, g.env_id
     FROM checked k
     JOIN line_numbers r ON r.request_key = coalesce(k.request, '')
     JOIN agent_numbers g ON g.agent_key = coalesce(k.user_agent, '')
     JOIN address_numbers d ON d.address_key IS NOT DISTINCT FROM k.ip
     WHERE k.reason IS NULL
     """.format(source_id=int(source_id))
-    rows = ["INSERT INTO request_rows SELECT * FROM new_rows", *session_rows_statements("new_rows"),
-            *download_rows_statements("new_rows", "agent_numbers"), "DROP TABLE new_rows"]
+    rows = ["INSERT INTO request_rows SELECT * EXCLUDE (client_id, env_id) FROM new_rows",
+            *session_rows_statements("new_rows"), download_rows_sql("new_rows"), "DROP TABLE new_rows"]
     models = ["CREATE OR REPLACE TEMP TABLE %s AS %s" % pair
               for pair in zip(("address_model", "request_model", "agent_model"), (addresses, lines, agents))]
     return [models[0], bad_addresses, *models[1:], *new_dimensions, *numbers, insert, *rows]

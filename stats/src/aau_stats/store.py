@@ -154,14 +154,12 @@ TOKEN_IDS = [
 ]
 
 
-def download_rows_statements(rows, agents):
-    """SQL that adds the downloads of ``rows`` (a table with the columns of ``request_rows``) to ``download_rows``;
-    ``agents`` (a table with ``agent_id``, ``client_id``, ``env_id``) holds every agent of ``rows``."""
-    return [
-        "INSERT INTO download_rows SELECT r.day, r.address_id, r.line_id, g.client_id, g.env_id, count(*), min(r.ts)"
-        " FROM %s r JOIN request_lines l ON l.line_id = r.line_id JOIN %s g ON g.agent_id = r.agent_id"
-        " WHERE %s GROUP BY r.day, r.address_id, r.line_id, g.client_id, g.env_id" % (rows, agents, DOWNLOAD),
-    ]
+def download_rows_sql(rows):
+    """SQL that adds the downloads of ``rows`` (a table with the columns of ``request_rows``, and the
+    ``client_id`` and ``env_id`` of each row's agent) to ``download_rows``."""
+    return ("INSERT INTO download_rows SELECT r.day, r.address_id, r.line_id, r.client_id, r.env_id, count(*), min(r.ts)"
+            " FROM %s r JOIN request_lines l ON l.line_id = r.line_id WHERE %s"
+            " GROUP BY r.day, r.address_id, r.line_id, r.client_id, r.env_id" % (rows, DOWNLOAD))
 
 
 def default_db_path(environ=None):
@@ -460,8 +458,8 @@ def open_store(db_path):
     if not downloads_kept and con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]:
         # A store from before the downloads were kept: they are made once from its requests.
         con.execute("BEGIN TRANSACTION")
-        for statement in download_rows_statements("request_rows", "agents"):
-            con.execute(statement)
+        con.execute(download_rows_sql("(SELECT q.*, g.client_id, g.env_id FROM request_rows q JOIN agents g"
+                                      " ON g.agent_id = q.agent_id)"))
         con.execute("COMMIT")
     _reject_out_of_range(con)
     return con
