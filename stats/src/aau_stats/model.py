@@ -51,15 +51,26 @@ def token_fields(tail="aau_tail"):
     are separated by two spaces, so that each match can consume its trailing
     space and the next word still starts after one.
     """
-    items = ["nullif(regexp_extract(%s, '^aau/(%s{1,%d})', 1), '') AS aau_version"
-             % (tail, grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH)]
+    items = [("aau_version", "nullif(regexp_extract(%s, '^aau/(%s{1,%d})', 1), '')"
+              % (tail, grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH))]
     for prefix in grammar.SINGLE_PREFIXES:
-        items.append("nullif(substr(regexp_extract(%s, ' (%s)(?: |$)', 1), 3), '') AS %s"
-                     % (tail, grammar.word_pattern(prefix), prefix))
+        items.append((prefix, "nullif(substr(regexp_extract(%s, ' (%s)(?: |$)', 1), 3), '')"
+                      % (tail, grammar.word_pattern(prefix))))
     for prefix in grammar.MULTI_PREFIXES:
-        items.append("list_distinct(regexp_extract_all(replace(%s, ' ', '  '), ' %s/(%s{1,%d})(?: |$)', 1)) AS %s"
-                     % (tail, prefix, grammar.TOKEN_CHARS, grammar.SYSTEM_TOKEN_MAX_LENGTH, prefix))
-    return items
+        items.append((prefix, "list_distinct(regexp_extract_all(replace(%s, ' ', '  '), ' %s/(%s{1,%d})(?: |$)', 1))"
+                      % (tail, prefix, grammar.TOKEN_CHARS, grammar.SYSTEM_TOKEN_MAX_LENGTH)))
+    # The usual tail, exactly "aau/<version> c/<22> s/<22> e/<22>", is cut by position: one match of a regular
+    # expression without groups instead of eight searches (the values are the same, by the grammar).
+    canonical = "regexp_full_match(%s, '%s')" % (tail, _CANONICAL_TAIL)
+    cut = {"aau_version": "substr(%s, 5, length(%s) - 79)" % (tail, tail), "a": "NULL::VARCHAR",
+           **{p: "substr(%s, length(%s) - %d, 22)" % (tail, tail, back) for p, back in (("c", 71), ("s", 46), ("e", 21))},
+           **{p: "[]::VARCHAR[]" for p in grammar.MULTI_PREFIXES}}
+    return ["CASE WHEN %s THEN %s ELSE %s END AS %s" % (canonical, cut[name], expr, name) for name, expr in items]
+
+
+_CANONICAL_TAIL = "aau/%s{1,%d} c/%s{%d} s/%s{%d} e/%s{%d}" % (
+    grammar.VERSION_CHARS, grammar.VERSION_MAX_LENGTH,
+    *[x for _ in range(3) for x in (grammar.TOKEN_CHARS, grammar.RANDOM_TOKEN_LENGTH)])
 
 
 def request_fields():
