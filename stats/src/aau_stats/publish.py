@@ -84,14 +84,15 @@ def _source_sql(sources):
 
 
 def _rows_sql(scope, sources):
-    """Every download in scope with its labels, its kind (new, update, redownload) and whether its client is CI-like."""
+    """Every download in scope with its labels, its kind (new, update, redownload) and whether its client is CI-like;
+    the tokens and the address as their counting keys (see :data:`aau_stats.model.KEYED_REQUESTS`)."""
     engine = scope.engine
     classified = engine.keep(classified_sql(scope, "c", 2, 2))
     history = scope.requests(time=False)
     return """
         WITH d AS (SELECT * FROM {history} r WHERE {download}),
         ranked AS (
-            SELECT ts, day, channel, name, version, build, subdir, c, e, ip,
+            SELECT ts, day, channel, name, version, build, subdir, c_id AS c, e_id AS e, ip_id AS ip,
                    CASE WHEN e IS NULL THEN NULL
                         WHEN row_number() OVER (PARTITION BY e, name ORDER BY ts, version, build) = 1 THEN 'new'
                         WHEN row_number() OVER (PARTITION BY e, name, version, build ORDER BY ts) = 1 THEN 'update'
@@ -116,7 +117,8 @@ def _grouped_sql(rows, time):
                count(CASE WHEN how = 'update' THEN 1 END) AS updates,
                count(CASE WHEN how = 'redownload' THEN 1 END) AS redownloads,
                count(ci) AS ci_counts, count(DISTINCT ci) AS ci_clients, count(e) AS tokened_counts,
-               count(DISTINCT coalesce(c, ip)) AS _sources, count(DISTINCT ci) AS _ci, min(month) AS _month,
+               count(DISTINCT c) + count(DISTINCT CASE WHEN c IS NULL THEN ip END) AS _sources,
+               count(DISTINCT ci) AS _ci, min(month) AS _month,
                min(day) AS _day
         FROM {rows} d GROUP BY ALL) g
     """.format(time=time, rows=rows, order=", ".join("%s NULLS LAST" % c for c in LABELS))

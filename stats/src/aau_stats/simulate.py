@@ -442,8 +442,11 @@ def accuracy(db, truth, advisories):
     report["clients exposed"] = (exposure["clients_exposed"], answers["clients_exposed"])
     with DuckDBEngine(db) as engine:
         scope = Scope(engine, Filters())
-        lifecycle = dict(engine.rows("SELECT id, lifecycle FROM (%s) k" % classified_sql(scope, "c", 2, 2))[1])
-        roles = {e: role for e, role, _ in engine.rows(roles_sql(scope.sessions()))[1]}
+        # The questions tell tokens apart by their numbers in the store: each back to its (raw) value.
+        value = dict(engine.rows("SELECT token_id, value FROM token_values")[1]) if engine.has_downloads else {}
+        lifecycle = {value.get(c, c): kind for c, kind in engine.rows(
+            "SELECT id, lifecycle FROM (%s) k" % classified_sql(scope, "c", 2, 2))[1]}
+        roles = {value.get(e, e): role for e, role, _ in engine.rows(roles_sql(scope.sessions()))[1]}
     report["environments"] = (len(roles), answers["environments"])
     installs = {}
     for row in ask("installs", db, Filters(), min_clients=1, warm_up_days=0).table("installs").records():
