@@ -153,14 +153,20 @@ def sessions_sql(requests):
 # (popularity, installs), a third of the requests or fewer. The store keeps it at ingest (table
 # ``download_rows``, view ``downloads``), any other engine computes it with this SQL. A key may be on several
 # rows (one per input, and per spelling of a request line): readers add ``downloads`` and take the least
-# ``first_ts``. The tokens and the address are there only as counting keys (c_id, e_id, ip_id).
+# ``first_ts``. The tokens and the address are there only as counting keys (c_id, e_id, ip_id); the package and
+# its version have counting keys too (n_id, v_id).
 DOWNLOAD_KEYS = ("day", "ip", "network", "channel", "subdir", "filename", "name", "version", "build", "ext", "c_id",
                  "e_id", "ip_id")
+
+
+# The package and the package version as counting keys too (the store's view numbers them; a download is of
+# a package file, whose name, version and build are never NULL, and never hold a "/").
+PACKAGE_KEYS = "name AS n_id, concat_ws('/', name, version, build) AS v_id"
 
 
 def downloads_sql(requests):
     """SQL of the grouped downloads of ``requests`` (a table, view or subquery with the columns of
     ``keyed_requests``)."""
     keys = ", ".join(DOWNLOAD_KEYS)
-    return "SELECT %s, count(*) AS downloads, min(ts) AS first_ts FROM %s r WHERE %s GROUP BY %s" % (
-        keys, requests, DOWNLOAD, keys)
+    return "SELECT %s, %s, count(*) AS downloads, min(ts) AS first_ts FROM %s r WHERE %s GROUP BY %s" % (
+        keys, PACKAGE_KEYS, requests, DOWNLOAD, keys)

@@ -81,9 +81,10 @@ CREATE TABLE IF NOT EXISTS download_rows (
 );
 CREATE OR REPLACE VIEW downloads AS
 SELECT p.day, d.ip, d.network, l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext,
-       p.client_id AS c_id, p.env_id AS e_id, p.address_id AS ip_id, p.downloads, p.first_ts
+       p.client_id AS c_id, p.env_id AS e_id, p.address_id AS ip_id, l.n_id, l.v_id, p.downloads, p.first_ts
 FROM download_rows p
-JOIN request_lines l ON l.line_id = p.line_id
+JOIN (SELECT *, dense_rank() OVER (ORDER BY name) AS n_id, dense_rank() OVER (ORDER BY name, version, build) AS v_id
+      FROM request_lines) l ON l.line_id = p.line_id
 JOIN addresses d ON d.address_id = p.address_id;
 CREATE TABLE IF NOT EXISTS key_chain (epoch INTEGER, fingerprint VARCHAR, created TIMESTAMP);
 CREATE TABLE IF NOT EXISTS sources (

@@ -141,7 +141,9 @@ class DuckDBEngine:
         self._shadow_requests(stored_sessions="session_rows" in tables, rows="request_rows",
                               numbered="keyed_requests" in tables)
         # Downloads kept at ingest (made with the table, in the transaction of the requests they count).
-        self.has_downloads = "download_rows" in tables and "keyed_requests" in tables
+        # (A view of an earlier layout, before the package keys, is answered from the requests until an ingest.)
+        self.has_downloads = "download_rows" in tables and "keyed_requests" in tables and "v_id" in [
+            row[0] for row in self.con.execute("DESCRIBE downloads").fetchall()]
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
         self.has_sessions = "session_rows" in tables and self.scalar(
             "SELECT (SELECT coalesce(sum(requests), 0) FROM session_rows) = (SELECT count(*) FROM request_rows)")
@@ -299,11 +301,14 @@ class Scope:
         ``ip_id``); ``time=False`` keeps the history before --since."""
         return _select("keyed_requests", self._where + self._line_where + (self.time_conditions() if time else []))
 
-    def downloads(self, time=True):
+    def downloads(self, time=True, by_value=False):
         """A ``SELECT`` of the downloads in scope, grouped (see :func:`aau_stats.model.downloads_sql`): from the
         downloads the store keeps, unless a filter looks at what they do not keep (an organization token).
-        ``time=False`` keeps the history before --since."""
+        ``time=False`` keeps the history before --since. ``by_value``: with the tokens' and addresses' values
+        as their counting keys on every engine (what is hashed must be the same everywhere)."""
         where = self._where + self._line_where + (self.time_conditions() if time else [])
+        if by_value:
+            return "(%s)" % downloads_sql(_select("(%s)" % KEYED_REQUESTS, where))
         if self.engine.has_downloads and self.filters.org is None:
             return _select("downloads", where)
         return "(%s)" % downloads_sql(self.requests(time))

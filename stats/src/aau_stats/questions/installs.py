@@ -57,41 +57,43 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
     window = "day >= DATE '%s'%s" % (start, " AND day <= DATE '%s'" % until if until else "")
     # Months are grouped as dates (faster than their text), and written as text at the end. Environments, clients
     # and addresses are counted by their counting keys (numbers in the store).
+    # Packages and their versions are grouped by their counting keys too, and named at the end.
     versions = engine.keep("""
-        SELECT e_id AS e, c_id AS c, name, version, build, {month} AS month,
+        SELECT e_id AS e, c_id AS c, n_id, v_id, {month} AS month,
                CASE WHEN {window} THEN 1 ELSE 0 END AS counted, CASE WHEN e_id IS NULL THEN ip_id END AS untokened_ip,
                sum(downloads) AS downloads, min(first_ts) AS first_ts
         FROM {history} r
-        GROUP BY e_id, c_id, name, version, build, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
+        GROUP BY e_id, c_id, n_id, v_id, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
                  CASE WHEN e_id IS NULL THEN ip_id END
     """.format(month=MONTH_START % "day", window=window, history=history))
     columns, rows = engine.rows("""
-        WITH v AS (SELECT e, name, version, build, min(first_ts) AS first_ts FROM {versions}
-                   WHERE e IS NOT NULL GROUP BY e, name, version, build),
-        p AS (SELECT e, name, min(first_ts) AS first_ts FROM v GROUP BY e, name),
+        WITH v AS (SELECT e, n_id, v_id, min(first_ts) AS first_ts FROM {versions}
+                   WHERE e IS NOT NULL GROUP BY e, n_id, v_id),
+        p AS (SELECT e, n_id, min(first_ts) AS first_ts FROM v GROUP BY e, n_id),
         env AS (SELECT e_id AS e, first_day FROM {first_days} WHERE e_id IS NOT NULL),
         firsts AS (
-            SELECT v.name, {first_month} AS month,
+            SELECT v.n_id, {first_month} AS month,
                    count(DISTINCT CASE WHEN v.first_ts = p.first_ts AND env.first_day >= DATE '{start}'
                                        THEN v.e END) AS new_installs,
                    count(*) - count(DISTINCT CASE WHEN v.first_ts = p.first_ts THEN v.e END) AS updates,
                    count(DISTINCT CASE WHEN v.first_ts = p.first_ts AND env.first_day < DATE '{start}'
                                        THEN v.e END) AS first_in_older_env
-            FROM v JOIN p ON p.e = v.e AND p.name = v.name JOIN env ON env.e = v.e
+            FROM v JOIN p ON p.e = v.e AND p.n_id = v.n_id JOIN env ON env.e = v.e
             WHERE {first_window} GROUP BY 1, 2),
         counted AS (
-            SELECT name, month, sum(CASE WHEN e IS NOT NULL THEN downloads ELSE 0 END) AS tokened,
+            SELECT n_id, month, sum(CASE WHEN e IS NOT NULL THEN downloads ELSE 0 END) AS tokened,
                    sum(CASE WHEN e IS NULL THEN downloads ELSE 0 END) AS untokened_downloads,
                    count(DISTINCT e) AS environments, count(DISTINCT CASE WHEN e IS NOT NULL THEN c END) AS clients,
                    count(DISTINCT untokened_ip) AS addresses
-            FROM {versions} d WHERE counted = 1 GROUP BY 1, 2)
-        SELECT k.name AS package, {month} AS month, coalesce(f.new_installs, 0) AS new_installs,
+            FROM {versions} d WHERE counted = 1 GROUP BY 1, 2),
+        names AS (SELECT DISTINCT n_id, name FROM {history} h)
+        SELECT n.name AS package, {month} AS month, coalesce(f.new_installs, 0) AS new_installs,
                coalesce(f.updates, 0) AS updates,
                k.tokened - coalesce(f.new_installs + f.updates + f.first_in_older_env, 0) AS redownloads,
                coalesce(f.first_in_older_env, 0) AS first_in_older_env, k.untokened_downloads,
                k.environments, k.clients, k.clients AS _clients, k.addresses AS _addresses
-        FROM counted k LEFT JOIN firsts f ON f.name = k.name AND f.month = k.month
-    """.format(versions=versions, first_days=first_days, start=start,
+        FROM counted k JOIN names n ON n.n_id = k.n_id LEFT JOIN firsts f ON f.n_id = k.n_id AND f.month = k.month
+    """.format(versions=versions, first_days=first_days, start=start, history=history,
                first_month=MONTH_START % "CAST(v.first_ts AS DATE)", month=MONTH.replace("day", "k.month"),
                first_window=window.replace("day", "CAST(v.first_ts AS DATE)")))
     rows.sort(key=lambda row: (-(row[2] + row[3] + row[4] + row[5]), row[0], row[1]))

@@ -60,7 +60,9 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
         FROM {downloads} r WHERE {where}
         GROUP BY {exprs}, c_id, e_id, CASE WHEN c_id IS NULL THEN ip_id END
     """.format(first=", ".join("%s AS %s" % (expr, name) for name, expr in first),
-               exprs=", ".join(expr for _, expr in first), downloads=scope.downloads(), where=where))
+               exprs=", ".join(expr for _, expr in first), where=where,
+               # HyperLogLog hashes the values: the same sketches, so the same estimates, on every engine.
+               downloads=scope.downloads(by_value=distinct == "hll")))
     # Over the kept rows: the groupings as they are, the month as text, and the month's date for the sketches.
     second = [name for name, _ in groups]
     if monthly:
