@@ -443,7 +443,7 @@ def accuracy(db, truth, advisories):
     with DuckDBEngine(db) as engine:
         scope = Scope(engine, Filters())
         # The questions tell tokens apart by their numbers in the store: each back to its (raw) value.
-        value = dict(engine.rows("SELECT token_id, value FROM token_values")[1]) if engine.has_downloads else {}
+        value = dict(engine.rows("SELECT token_id, value FROM token_values")[1]) if engine.numbered else {}
         lifecycle = {value.get(c, c): kind for c, kind in engine.rows(
             "SELECT id, lifecycle FROM (%s) k" % classified_sql(scope, "c", 2, 2))[1]}
         roles = {value.get(e, e): role for e, role, _ in engine.rows(roles_sql(scope.sessions()))[1]}

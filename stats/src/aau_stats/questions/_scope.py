@@ -138,8 +138,9 @@ class DuckDBEngine:
             self.con.close()
             raise QuestionError(str(exc)) from None
         self._lookups = 0
-        self._shadow_requests(stored_sessions="session_rows" in tables, rows="request_rows",
-                              numbered="keyed_requests" in tables)
+        # Whether the counting keys are the store's numbers (else the values themselves).
+        self.numbered = "keyed_requests" in tables
+        self._shadow_requests(stored_sessions="session_rows" in tables, rows="request_rows", numbered=self.numbered)
         # Downloads kept at ingest (made with the table, in the transaction of the requests they count).
         # (A view of an earlier layout, before the package keys, is answered from the requests until an ingest.)
         self.has_downloads = "download_rows" in tables and "keyed_requests" in tables and "v_id" in [
@@ -175,6 +176,7 @@ class DuckDBEngine:
         self._lookups = 0
         self.has_sessions = False  # made from the requests by model.sessions_sql
         self.has_downloads = False  # likewise, by model.downloads_sql
+        self.numbered = False  # the counting keys are the values
 
     def _shadow_requests(self, stored_sessions=False, rows="requests", numbered=False):
         """Temporary views over the store's own, for a store an older version wrote.

@@ -24,6 +24,7 @@ class SparkEngine:
     name = "spark"
     has_sessions = False  # made from the requests by the same SQL as the DuckDB store's
     has_downloads = False  # likewise
+    numbered = False  # the counting keys are the values
 
     def __init__(self, parquet_dir, keys=None, master=None, spark=None):
         """``master``: as :func:`aau_stats.spark.session` takes it; ``spark``: a session to use instead."""
