@@ -953,7 +953,7 @@ def _ingest_one(con, key, name, path, scratch, fmt_name, raw, keep_account_token
             if match is not assumed:
                 assumed, redo = match, True
         if direct and (scan.saw_cr or os.stat(path).st_size != scan.total):
-            redo = True  # it grew while being parsed: through a copy
+            redo = True  # line ends to normalise, or it grew while being parsed: through a copy
         if redo:
             con.execute("ROLLBACK")
             direct = False if direct else _direct(assumed, kind, size)

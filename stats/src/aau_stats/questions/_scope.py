@@ -143,7 +143,7 @@ class DuckDBEngine:
         self._shadow_requests(stored_sessions="session_rows" in tables, rows="request_rows", numbered=self.numbered)
         # Downloads kept at ingest (made with the table, in the transaction of the requests they count).
         # (A view of an earlier layout, before the package keys, is answered from the requests until an ingest.)
-        self.has_downloads = "download_rows" in tables and "keyed_requests" in tables and "v_id" in [
+        self.has_downloads = "download_rows" in tables and self.numbered and "v_id" in [
             row[0] for row in self.con.execute("DESCRIBE downloads").fetchall()]
         # Sessions kept at ingest, when they account for every request (a store of an older version may lack them).
         self.has_sessions = "session_rows" in tables and self.scalar(
@@ -329,9 +329,8 @@ class Scope:
         return self._sessions[time]
 
     def session_source(self, time=True):
-        """The sessions in scope as a relation to read once (see :meth:`sessions`)."""
-        if time in self._sessions:
-            return self._sessions[time]
+        """The sessions in scope as a relation to read once, with the columns of view ``sessions`` (see
+        :meth:`sessions`, which keeps some of them, the tokens as ``c`` and ``e``)."""
         if self._line_where or not self.engine.has_sessions:
             return "(%s)" % sessions_sql(self.requests(time))
         return _select("sessions", self._where + (self.time_conditions() if time else []))

@@ -25,7 +25,7 @@ DISTINCT = ("exact", "hll")
 # The distinct counts, by the columns whose distinct values they add up: clients, environments, and the
 # sources of downloads (clients, and the addresses of downloads without a client token).
 _COUNTED = (("clients", ("c",)), ("environments", ("e",)), ("_clients", ("c",)), ("_sources", ("c", "_ip")))
-_VALUES = ("c", "e", "_ip")
+_VALUES = tuple(dict.fromkeys(value for _, values in _COUNTED for value in values))
 
 TITLE = "Package popularity"
 BY = {
