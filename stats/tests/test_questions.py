@@ -575,6 +575,31 @@ def test_a_store_whose_rows_hold_digests_is_answered_then_numbered_by_the_next_i
         fresh, "SELECT count(*), count(DISTINCT agent_digest), max(agent_id) FROM agents")
 
 
+def test_the_downloads_of_an_older_store_are_kept_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A store from before the kept downloads gets them at its next opening for writing: interrupted then,
+    it has none (and is answered from its requests), never an empty or partial table taken for whole."""
+    import duckdb
+    from aau_stats import store
+    from aau_stats.store import SCHEMA
+
+    log = tmp_path / "access.log"
+    log.write_text(population_log())
+    db = tmp_path / "old.duckdb"
+    ingest([str(log)], db)
+    expected = answers(db)
+    con = duckdb.connect(str(db))
+    without_numbered_tokens(con, SCHEMA)
+    con.close()
+    monkeypatch.setattr(store, "download_rows_sql", lambda rows: "SELECT error('stopped while keeping the downloads')")
+    with pytest.raises(duckdb.Error, match="stopped while keeping"):
+        store.open_store(db)
+    monkeypatch.undo()
+    assert answers(db) == expected  # read-only, from the requests
+    store.open_store(db).close()
+    assert rows(db, "SELECT count(*) > 0 FROM download_rows") == [(True,)]
+    assert answers(db) == expected
+
+
 def test_two_versions_first_downloaded_in_the_same_second_are_one_install_and_one_update(tmp_path):
     agent = "conda/24.11.3 aau/0.8.0 c/%s s/%s e/%s" % ("T" * 22, "U" * 22, "V" * 22)
     log = tmp_path / "tie.log"

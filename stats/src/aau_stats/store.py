@@ -75,17 +75,6 @@ SELECT p.day, d.ip, d.network, g.client_family, g.client_version, g.python_versi
 FROM session_rows p
 JOIN agents g ON g.agent_id = p.agent_id
 JOIN addresses d ON d.address_id = p.address_id;
-CREATE TABLE IF NOT EXISTS download_rows (
-    day DATE, address_id INTEGER, line_id INTEGER, client_id INTEGER, env_id INTEGER, downloads BIGINT,
-    first_ts TIMESTAMP
-);
-CREATE OR REPLACE VIEW downloads AS
-SELECT p.day, d.ip, d.network, l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext,
-       p.client_id AS c_id, p.env_id AS e_id, p.address_id AS ip_id, l.n_id, l.v_id, p.downloads, p.first_ts
-FROM download_rows p
-JOIN (SELECT *, dense_rank() OVER (ORDER BY name) AS n_id, dense_rank() OVER (ORDER BY name, version, build) AS v_id
-      FROM request_lines) l ON l.line_id = p.line_id
-JOIN addresses d ON d.address_id = p.address_id;
 CREATE TABLE IF NOT EXISTS key_chain (epoch INTEGER, fingerprint VARCHAR, created TIMESTAMP);
 CREATE TABLE IF NOT EXISTS sources (
     source_id INTEGER PRIMARY KEY, path VARCHAR, fingerprint VARCHAR, fingerprint_bytes INTEGER, format VARCHAR,
@@ -102,6 +91,20 @@ CREATE TABLE IF NOT EXISTS rejections (
 """
 
 
+# The kept downloads, apart: a store that has the table has every download in it (see open_store).
+DOWNLOADS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS download_rows (
+    day DATE, address_id INTEGER, line_id INTEGER, client_id INTEGER, env_id INTEGER, downloads BIGINT,
+    first_ts TIMESTAMP
+);
+CREATE OR REPLACE VIEW downloads AS
+SELECT p.day, d.ip, d.network, l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext,
+       p.client_id AS c_id, p.env_id AS e_id, p.address_id AS ip_id, l.n_id, l.v_id, p.downloads, p.first_ts
+FROM download_rows p
+JOIN (SELECT *, dense_rank() OVER (ORDER BY name) AS n_id, dense_rank() OVER (ORDER BY name, version, build) AS v_id
+      FROM request_lines) l ON l.line_id = p.line_id
+JOIN addresses d ON d.address_id = p.address_id;
+"""
 _REQUEST_COLUMNS = """
        r.ts, r.day, d.ip, d.network, l.method, r.status, r.bytes, l.path,
        l.channel, l.subdir, l.filename, l.name, l.version, l.build, l.ext, l.kind,
@@ -451,19 +454,26 @@ def open_store(db_path):
             con.execute(statement)
     if con.execute("SELECT count(*) FROM agents WHERE (c IS NOT NULL AND client_id IS NULL)"
                    " OR (e IS NOT NULL AND env_id IS NULL)").fetchall()[0][0]:
-        # A store from before the tokens were numbered.
-        con.execute("BEGIN TRANSACTION")
-        for statement in TOKEN_IDS:
-            con.execute(statement)
-        con.execute("COMMIT")
-    if not downloads_kept and con.execute("SELECT count(*) FROM request_rows").fetchall()[0][0]:
-        # A store from before the downloads were kept: they are made once from its requests.
-        con.execute("BEGIN TRANSACTION")
-        con.execute(download_rows_sql("(SELECT q.*, g.client_id, g.env_id FROM request_rows q JOIN agents g"
-                                      " ON g.agent_id = q.agent_id)"))
-        con.execute("COMMIT")
+        _in_transaction(con, TOKEN_IDS)  # a store from before the tokens were numbered
+    if downloads_kept:
+        con.execute(DOWNLOADS_SCHEMA)
+    else:
+        # A store from before the downloads were kept: the table is made, and filled from its requests, at once.
+        _in_transaction(con, [DOWNLOADS_SCHEMA, download_rows_sql(
+            "(SELECT q.*, g.client_id, g.env_id FROM request_rows q JOIN agents g ON g.agent_id = q.agent_id)")])
     _reject_out_of_range(con)
     return con
+
+
+def _in_transaction(con, statements):
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in statements:
+            con.execute(statement)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 # Each dimension: (table, id column, digest column).
