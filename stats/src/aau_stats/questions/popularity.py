@@ -36,6 +36,17 @@ BY = {
                              " regexp_extract(build, '^py([23])([0-9]+)', 2), '.'), 'none')"),
 }
 
+# The column of the downloads each grouping's label is made of. Each package line's labels are a function of
+# its package (n_id) or its package, version and build (v_id), and of its platform and channel where they are
+# labels: its line key.
+MADE_OF = {"platform": "subdir", "source": "channel", "version": "version", "python": "build"}
+
+
+def _line_key(by):
+    """The columns that decide a package line's labels for the groupings ``by``."""
+    key = "v_id" if {"version", "python"} & set(by) else "n_id"
+    return [key, *(MADE_OF[b] for b in ("platform", "source") if b in by)]
+
 
 def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact"):
     engine = scope.engine
@@ -48,40 +59,57 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
         unknown = [p for p in packages if p not in known]
         if unknown:
             raise QuestionError("unknown package %r: no requests for it in %s" % (unknown[0], engine.db_path))
-    groups = [("pkg_name", "name")] + [BY[b] for b in dict.fromkeys(by)]
+    by = list(dict.fromkeys(by))
+    groups = [("pkg_name", "name")] + [BY[b] for b in by]
+    labels = [name for name, _ in groups]
+    names = labels + (["time"] if monthly else [])
     where = "true"
     if packages:
         where = "name IN (%s)" % ", ".join("'%s'" % p.replace("'", "''") for p in packages)
-    # Two steps: first the downloads grouped with their tokens (a client that downloads a file again is one
-    # row: far fewer rows than downloads), then the groupings and distinct counts over those rows.
-    first = groups + ([("_month", MONTH_START % "day")] if monthly or distinct == "hll" else [])
+    # HyperLogLog hashes the values: the same sketches, so the same estimates, on every engine.
+    downloads = "(SELECT * FROM %s r WHERE %s)" % (scope.downloads(by_value=distinct == "hll"), where)
+    # Each group's labels are worked out once for each package line (from the few distinct values of the
+    # columns they are made of, never for every download), and the groups numbered (_g).
+    keys = _line_key(by)
+    lines = engine.keep("""
+        SELECT *, dense_rank() OVER (ORDER BY {names}) AS _g
+        FROM (SELECT {keys}, {labels} FROM (SELECT DISTINCT {columns} FROM {d}) d) l
+    """.format(keys=", ".join(keys), labels=", ".join("%s AS %s" % (expr, name) for name, expr in groups),
+               names=", ".join(labels), d=downloads,
+               columns=", ".join(dict.fromkeys([*keys, "name", *(MADE_OF[b] for b in by)]))))
+    named = engine.keep("SELECT DISTINCT _g, %s FROM %s" % (", ".join(labels), lines))
+    # Then the downloads grouped by their group's number with their tokens (a client that downloads a file
+    # again is one row: far fewer rows than downloads), and the distinct counts over those rows.
+    month = MONTH_START % "r.day" if monthly or distinct == "hll" else None
     kept = engine.keep("""
-        SELECT {first}, c_id AS c, e_id AS e, CASE WHEN c_id IS NULL THEN ip_id END AS _ip, sum(downloads) AS downloads
-        FROM {downloads} r WHERE {where}
-        GROUP BY {exprs}, c_id, e_id, CASE WHEN c_id IS NULL THEN ip_id END
-    """.format(first=", ".join("%s AS %s" % (expr, name) for name, expr in first),
-               exprs=", ".join(expr for _, expr in first), where=where,
-               # HyperLogLog hashes the values: the same sketches, so the same estimates, on every engine.
-               downloads=scope.downloads(by_value=distinct == "hll")))
-    # Over the kept rows: the groupings as they are, the month as text, and the month's date for the sketches.
-    second = [name for name, _ in groups]
-    if monthly:
-        groups.append(("time", MONTH.replace("day", "_month")))
-        second.append("%s AS time" % groups[-1][1])
-    if distinct == "hll":
-        second.append("_month")
-    names = [name for name, _ in groups]
-    downloads_sql = "SELECT %s, c, e, _ip, downloads FROM %s k" % (", ".join(second), kept)
+        SELECT l._g{month}, r.c_id AS c, r.e_id AS e, CASE WHEN r.c_id IS NULL THEN r.ip_id END AS _ip,
+               sum(r.downloads) AS downloads
+        FROM {d} r JOIN {lines} l ON {match}
+        GROUP BY l._g{month_expr}, r.c_id, r.e_id, CASE WHEN r.c_id IS NULL THEN r.ip_id END
+    """.format(month=", %s AS _month" % month if month else "", month_expr=", " + month if month else "",
+               d=downloads, lines=lines, match=" AND ".join("l.%s IS NOT DISTINCT FROM r.%s" % (k, k) for k in keys)))
+    # The kept rows with their groups' labels: what the coarser groupings and the sketches read.
+    time = ", %s AS time" % MONTH.replace("day", "k._month") if monthly else ""
+    downloads_sql = "SELECT {labels}{time}{month}, c, e, _ip, downloads FROM {kept} k JOIN {named} g ON g._g = k._g".format(
+        labels=", ".join("g.%s" % name for name in labels), time=time, kept=kept, named=named,
+        month=", k._month" if distinct == "hll" else "")
     counted = ", ".join("%s AS %s" % (_distinct(values) if distinct == "exact" else "0", name)
                         for name, values in _COUNTED if name != "_clients")
     # One pass: the groups, and the totals (the empty grouping set).
-    columns, rows = engine.rows("""
-        SELECT {names}, _total, counts, clients, environments, clients AS _clients, _sources, _names FROM (
-            SELECT {names}, grouping({first}) AS _total, coalesce(sum(downloads), 0) AS counts, {counted},
-                   count(DISTINCT pkg_name) AS _names
-            FROM ({downloads}) d
-            GROUP BY GROUPING SETS (({names}), ())) g
-    """.format(names=", ".join(names), first=names[0], counted=counted, downloads=downloads_sql))
+    by_month = ", _month" if monthly else ""
+    _, grouped = engine.rows("""
+        SELECT _g, _total, counts, {measures}{time}
+        FROM (SELECT _g{by_month}, grouping(_g) AS _total, coalesce(sum(downloads), 0) AS counts, {counted}
+              FROM {kept} GROUP BY GROUPING SETS ((_g{by_month}), ())) k
+    """.format(by_month=by_month, counted=counted, kept=kept, time=time,
+               measures=", ".join(name for name, _ in _COUNTED if name != "_clients")))
+    label_of = {row[0]: row[1:] for row in engine.rows("SELECT * FROM %s" % named)[1]}
+    packages_seen = len({label[0] for label in label_of.values()})
+    columns = [*names, "_total", "counts", "clients", "environments", "_clients", "_sources", "_names"]
+    rows = []
+    for g, total, counts, clients, envs, sources, *month_text in grouped:
+        rows.append([*(label_of[g] if not total else [None] * len(labels)), *month_text,
+                     total, counts, clients, envs, clients, sources, packages_seen])
     if distinct == "hll":
         rows = _estimated(engine, downloads_sql, names, columns, rows)
     total = columns.index("_total")
@@ -99,10 +127,10 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
         Headline("packages", packages_seen, None),
         Headline("downloads per client", round(downloads / clients, 2) if clients else None, clients),
     ]
-    title = "Downloads and distinct clients by " + ", ".join(name for name, _ in groups)
+    title = "Downloads and distinct clients by " + ", ".join(names)
     if len(shown) < len(rows):
         title += " (the %d packages with the most clients of %d)" % (len(shown), len(rows))
-    table = Table("popularity", title, columns, shown, labels=len(groups), backing={"counts": "_sources"})
+    table = Table("popularity", title, columns, shown, labels=len(names), backing={"counts": "_sources"})
     notes = [
         "counts: raw downloads (successful package GETs), as condastats reports; clients and environments:"
         " distinct c/ and e/ tokens among them. Downloads without tokens add to counts only.",
