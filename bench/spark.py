@@ -74,9 +74,10 @@ def main(argv=None):
     args = parser.parse_known_args(argv)[0]
 
     from aau_stats.export import export_parquet
-    from aau_stats.questions import Filters, SparkEngine, ask, read_advisories
+    from aau_stats.questions import Filters, ask, read_advisories
     from aau_stats.spark import session as spark_session
-    from aau_stats.spark_ingest import ingest as spark_ingest
+    from aau_stats.spark.ingest import ingest as spark_ingest
+    from aau_stats.spark.questions import SparkEngine
     from aau_stats.store import read_keys
 
     with tempfile.TemporaryDirectory(prefix="aau-bench-spark-", dir=args.scratch) as scratch:

@@ -105,7 +105,7 @@ def spark():
 
 @pytest.fixture(scope="module", params=["raw", "pseudonyms"])
 def both(request, tmp_path_factory, spark):
-    from aau_stats.spark_ingest import ingest as ingest_spark
+    from aau_stats.spark.ingest import ingest as ingest_spark
 
     work = tmp_path_factory.mktemp("ingest-" + request.param)
     logs = corpus(work / "logs")
@@ -173,7 +173,7 @@ def test_duckdb_answers_the_same_from_what_spark_wrote(both, question):
 
 
 def test_ingesting_again_adds_nothing(both, spark):
-    from aau_stats.spark_ingest import ingest as ingest_spark
+    from aau_stats.spark.ingest import ingest as ingest_spark
 
     db, work, _, _ = both
     before = len(_rows(work / "spark-store" / "day=*" / "*.parquet"))
@@ -257,8 +257,9 @@ def test_spark_submit_runs_the_command_on_its_own_master(tmp_path, spark):
 
 
 def test_a_run_killed_before_its_commit_leaves_rows_nobody_reads(tmp_path, spark, monkeypatch):
-    from aau_stats import spark_ingest
-    from aau_stats.questions import QuestionError, SparkEngine
+    from aau_stats.questions import QuestionError
+    from aau_stats.spark import ingest as spark_ingest
+    from aau_stats.spark.questions import SparkEngine
 
     log = tmp_path / "access.log"
     log.write_text(population_log())

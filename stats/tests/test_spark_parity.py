@@ -21,7 +21,7 @@ def spark_engine_for(tmp_path_factory):
     pytest.importorskip("sqlglot", reason="sqlglot is not installed (pip install 'aau-stats[spark]')")
     if shutil.which("java") is None:
         pytest.skip("no Java runtime (.ci/run installs openjdk-17-jre-headless)")
-    from aau_stats.questions import SparkEngine
+    from aau_stats.spark.questions import SparkEngine
 
     def engine(db):
         parquet = tmp_path_factory.mktemp("parquet") / "requests"

@@ -285,7 +285,8 @@ def _parquet_engine(args, db):
     """The engine over the Parquet store of ``--parquet`` (Spark's or DuckDB's), or None for the store at ``db``."""
     if args.engine != "spark" and not args.parquet:
         return None
-    from .questions import DuckDBEngine, SparkEngine
+    from .questions import DuckDBEngine
+    from .spark.questions import SparkEngine
     from .store import read_keys
 
     if not args.parquet:
@@ -520,7 +521,7 @@ def _run(args):
 
 def _ingest_on_spark(args, db):
     from .spark import SparkUnavailable, session
-    from .spark_ingest import ingest as ingest_spark
+    from .spark.ingest import ingest as ingest_spark
     from .store import load_keys
 
     if not args.parquet:

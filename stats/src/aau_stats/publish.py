@@ -318,7 +318,7 @@ def publish(db, out, filters=None, min_clients=10, sources=None, engine=None):
     """Write the dataset of the store at ``db`` into ``out``; return a summary dict.
 
     ``sources``: more ``{channel: data_source}`` names (over :data:`DEFAULT_SOURCES`). ``engine``: the
-    engine to compute on (a :class:`~aau_stats.questions.SparkEngine`, or a DuckDB engine over a Parquet
+    engine to compute on (a :class:`~aau_stats.spark.questions.SparkEngine`, or a DuckDB engine over a Parquet
     store); the files are written by DuckDB either way.
     """
     out = Path(out)
@@ -485,7 +485,7 @@ def _accounting(engine, span):
 def _rejections(engine, store):
     """``{source_id: {reason: lines}}``: the DuckDB store's table, or the commit log of a Parquet store
     Spark wrote; None when the store keeps no record of them (a DuckDB store's Parquet export)."""
-    from .spark_ingest import SOURCES
+    from .spark.ingest import SOURCES
 
     found = {}
     if store:

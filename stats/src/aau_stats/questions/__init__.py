@@ -14,7 +14,6 @@ from ..disclosure import protect
 from ._answer import DEFAULT_MIN_CLIENTS, Answer, Headline, Table
 from ._page import companions, cross_relations
 from ._scope import DuckDBEngine, Filters, QuestionError, Scope, UsageError
-from ._spark import SparkEngine
 from .activity import activity
 from .advisories import Advisory, read_advisories
 from .clients_per_ip import clients_per_ip
@@ -40,7 +39,8 @@ QUESTIONS = {
 def ask(question, db, filters=None, min_clients=DEFAULT_MIN_CLIENTS, engine=None, **options):
     """The answer to one question (a key of :data:`QUESTIONS`) on the store at ``db``.
 
-    ``engine``: an open engine to use instead (a :class:`SparkEngine`, say); ``db`` is then ignored.
+    ``engine``: an open engine to use instead (a :class:`aau_stats.spark.questions.SparkEngine`, say);
+    ``db`` is then ignored.
     """
     if min_clients < 1:
         raise UsageError("--min-clients %d: must be 1 or more" % min_clients)
@@ -89,7 +89,6 @@ __all__ = [
     "Headline",
     "QuestionError",
     "Scope",
-    "SparkEngine",
     "Table",
     "UsageError",
     "activity",

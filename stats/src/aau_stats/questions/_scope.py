@@ -154,7 +154,7 @@ class DuckDBEngine:
         files = self.db_path / "day=*" / "*.parquet"
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
-        from ..spark_ingest import SOURCES, committed_ids_sql
+        from ..spark.ingest import SOURCES, committed_ids_sql
 
         committed = ""
         if (self.db_path / SOURCES).is_dir():  # written by Spark: only the rows of completed files count

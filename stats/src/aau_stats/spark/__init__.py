@@ -1,4 +1,10 @@
-"""Apache Spark: the session, and the project's SQL in Spark's dialect.
+"""Apache Spark, the engine for logs one machine cannot hold: everything of it lives in this package.
+
+- this module: the session (local, a cluster, spark-submit, Spark Connect)
+  and the project's SQL rewritten in Spark's dialect;
+- :mod:`.ingest`: ingestion, the DuckDB ingester's SQL over Spark's text
+  reader, a Parquet store partitioned by day out;
+- :mod:`.questions`: the engine the questions run on (:class:`SparkEngine`).
 
 Parsing, the request model and the questions are written once, in DuckDB's
 dialect of SQL. sqlglot rewrites each statement for Spark; :func:`to_spark`

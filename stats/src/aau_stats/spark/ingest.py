@@ -2,7 +2,7 @@
 
 The same SQL as the DuckDB ingester does the work (:func:`.ingest.checked_select`
 for the formats' parsing and the checks, :func:`.ingest.model_selects` for the
-request model and the pseudonyms), rewritten for Spark by :func:`.spark.to_spark`.
+request model and the pseudonyms), rewritten for Spark by :func:`aau_stats.spark.to_spark`.
 What differs is the reading and the writing:
 
 - Spark's text reader cuts the lines at ``\\n`` (a ``\\r`` before it is
@@ -26,11 +26,11 @@ What differs is the reading and the writing:
 import datetime
 import re
 
-from . import ingest as duck
-from .addresses import register_spark
-from .formats import FORMATS, detect
-from .formats.base import MAX_LINE_BYTES
-from .spark import spark_expression, to_spark
+from .. import ingest as duck
+from ..addresses import register_spark
+from ..formats import FORMATS, detect
+from ..formats.base import MAX_LINE_BYTES
+from . import spark_expression, to_spark
 
 SOURCES = "_aau_sources"
 REQUEST_COLUMNS = (

@@ -12,10 +12,10 @@ through a transpiler, with no second query language to learn or to trust.
 
 
 from ..model import KEYED_REQUESTS
-from ..spark import SparkUnavailable, session, to_spark
-from ._scope import QuestionError
+from ..questions._scope import QuestionError
+from . import SparkUnavailable, session, to_spark
 
-__all__ = ["SparkEngine", "to_spark"]
+__all__ = ["SparkEngine"]
 
 
 class SparkEngine:
@@ -52,7 +52,7 @@ class SparkEngine:
 
     def _only_committed(self):
         """A store Spark wrote: only the rows of the files its commit log says are complete."""
-        from ..spark_ingest import SOURCES, committed_ids_sql
+        from .ingest import SOURCES, committed_ids_sql
 
         try:
             self.spark.read.parquet("%s/%s" % (str(self.db_path).rstrip("/"), SOURCES)).createOrReplaceTempView(
