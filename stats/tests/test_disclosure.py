@@ -86,7 +86,7 @@ def test_the_report_marks_secondary_cells_and_explains_both(populations, tmp_pat
     import re
 
     from aau_stats.questions import QUESTIONS, DuckDBEngine, Scope, computed, published
-    from aau_stats.report_builder import write_report
+    from aau_stats.report import write_report
 
     from browser import open_in_chromium
 

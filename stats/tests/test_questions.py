@@ -416,7 +416,7 @@ def test_report_opens_offline_in_chromium_with_every_chart_drawn(store, tmp_path
 
 
 def test_report_of_an_organization_has_its_seats(store, tmp_path):
-    from aau_stats.report_builder import build_report
+    from aau_stats.report import build_report
 
     html = build_report(store, Filters.build(org="acme"), min_clients=1)
     assert 'id="seats"' in html and 'id="exposure"' not in html

@@ -4,7 +4,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from aau_stats.report import fmt, render_report
+from aau_stats.report.page import fmt, render_report
 
 from browser import open_in_chromium
 

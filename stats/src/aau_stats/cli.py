@@ -326,7 +326,7 @@ def _answer(args, db):
 
 
 def _report(args, db):
-    from .report_builder import write_report
+    from .report import write_report
 
     advisories = read_advisories(args.advisories) if args.advisories else None
     path = write_report(db, args.out, _filters(args), min_clients=args.min_clients, advisories=advisories,
@@ -410,7 +410,7 @@ def _demo(args):
     sys.stdout.write("\n%-48s %10s %10s\n" % ("", "analytics", "truth"))
     for label, found, real in rows:
         sys.stdout.write("%-48s %10s %10s\n" % (label, found, "-" if real is None else real))
-    from .report_builder import write_report
+    from .report import write_report
 
     page = write_report(db, out / "report.html", advisories=advisories)
     sys.stdout.write("\n%d requests sent to nginx and ingested in %.0f s; nginx's own log: %s\nreport: %s\n" % (

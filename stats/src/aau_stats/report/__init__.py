@@ -1,18 +1,18 @@
 """The report: every question asked of the store, suppressed for publication, drawn as one HTML page.
 
 Each answer becomes a section with its headline numbers, a chart or two and
-its main table; the page is written by :func:`aau_stats.report.render_report`.
+its main table; the page is written by :func:`.page.render_report`.
 Seats appear only when the report is scoped to an organization (``--org`` or
 ``--ips``), exposure only when advisories are given.
 """
 
 import datetime
 
-from . import __version__
-from .files import write_atomically
-from .questions import QUESTIONS as _QUESTIONS
-from .questions import DuckDBEngine, Scope, computed, published
-from .report import WITHHELD, render_report
+from .. import __version__
+from ..files import write_atomically
+from ..questions import QUESTIONS as _QUESTIONS
+from ..questions import DuckDBEngine, Scope, computed, published
+from .page import WITHHELD, render_report
 
 TABLE_ROWS = 15
 
