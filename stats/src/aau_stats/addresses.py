@@ -50,8 +50,3 @@ def register_duckdb(con):
     except duckdb.NotImplementedException as exc:
         if "already created" not in str(exc):
             raise
-
-
-def register_spark(spark):
-    """Make :func:`canonical_ip` callable from Spark SQL."""
-    spark.udf.register(SQL_NAME, canonical_ip, "string")

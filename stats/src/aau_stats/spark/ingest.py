@@ -27,7 +27,7 @@ import datetime
 import re
 
 from .. import ingest as duck
-from ..addresses import register_spark
+from ..addresses import SQL_NAME, canonical_ip
 from ..formats import FORMATS, detect
 from ..formats.base import MAX_LINE_BYTES
 from . import spark_expression, to_spark
@@ -160,7 +160,7 @@ def ingest(spark, inputs, out_dir, keys, fmt=None, raw=False, keep_account_token
     if fmt is not None and fmt not in FORMATS:
         raise duck.InputError("--format %s: unknown; known formats: %s" % (fmt, ", ".join(FORMATS)))
     out_dir = str(out_dir).rstrip("/")
-    register_spark(spark)
+    spark.udf.register(SQL_NAME, canonical_ip, "string")  # the ingester's one function of Python's
     done, last_id = _ingested(spark, out_dir)
     next_id = last_id + 1  # never an id a killed run may have left rows under
     reports, groups, ids = {}, {}, {}
