@@ -16,9 +16,10 @@ warm-up is counted apart, as ``first_in_older_env``: it is a new install or
 an update of something installed before the logs, and the logs cannot say
 which. Downloads without an environment token are counted apart too.
 
-Counted with aggregates only (no ordering of the downloads): the
-downloads are first grouped by environment, client, package, version,
-build and month. When two versions of a package are first downloaded into
+Counted with aggregates only (no ordering of the downloads): each
+environment's first download of each version and build, and of each
+package, is the earliest of its downloads, and the downloads of each
+package and month are counted apart. When two versions of a package are first downloaded into
 an environment in the same second, the log cannot say which came first:
 one counts as the new install, the other as an update.
 """
@@ -58,46 +59,45 @@ def installs(scope, warm_up_days=DEFAULT_WARM_UP_DAYS):
     # Months are grouped as dates (faster than their text), and written as text at the end. Environments, clients
     # and addresses are counted by their counting keys (numbers in the store).
     # Packages and their versions are grouped by their counting keys too, and named at the end.
-    versions = engine.keep("""
-        SELECT e_id AS e, c_id AS c, n_id, v_id, {month} AS month,
-               CASE WHEN {window} THEN 1 ELSE 0 END AS counted, CASE WHEN e_id IS NULL THEN ip_id END AS untokened_ip,
-               sum(downloads) AS downloads, min(first_ts) AS first_ts
-        FROM {history} r
-        GROUP BY e_id, c_id, n_id, v_id, {month}, CASE WHEN {window} THEN 1 ELSE 0 END,
-                 CASE WHEN e_id IS NULL THEN ip_id END
-    """.format(month=MONTH_START % "day", window=window, history=history))
+    # An environment's first download of a package is a new install (or a first in an environment older than
+    # the counting); its first download of each other version or build, an update; any other, a re-download.
     columns, rows = engine.rows("""
-        WITH v AS (SELECT e, n_id, v_id, min(first_ts) AS first_ts FROM {versions}
-                   WHERE e IS NOT NULL GROUP BY e, n_id, v_id),
+        WITH v AS (SELECT e_id AS e, n_id, v_id, min(first_ts) AS first_ts FROM {history} r
+                   WHERE e_id IS NOT NULL GROUP BY e_id, n_id, v_id),
         p AS (SELECT e, n_id, min(first_ts) AS first_ts FROM v GROUP BY e, n_id),
         env AS (SELECT e_id AS e, first_day FROM {first_days} WHERE e_id IS NOT NULL),
         firsts AS (
             SELECT v.n_id, {first_month} AS month,
-                   count(DISTINCT CASE WHEN v.first_ts = p.first_ts AND env.first_day >= DATE '{start}'
-                                       THEN v.e END) AS new_installs,
-                   count(*) - count(DISTINCT CASE WHEN v.first_ts = p.first_ts THEN v.e END) AS updates,
-                   count(DISTINCT CASE WHEN v.first_ts = p.first_ts AND env.first_day < DATE '{start}'
-                                       THEN v.e END) AS first_in_older_env
-            FROM v JOIN p ON p.e = v.e AND p.n_id = v.n_id JOIN env ON env.e = v.e
-            WHERE {first_window} GROUP BY 1, 2),
+                   count(CASE WHEN env.first_day >= DATE '{start}' THEN 1 END) AS new_installs,
+                   count(CASE WHEN env.first_day < DATE '{start}' THEN 1 END) AS first_in_older_env
+            FROM p v JOIN env ON env.e = v.e WHERE {first_window} GROUP BY 1, 2),
+        version_firsts AS (
+            SELECT v.n_id, {first_month} AS month, count(*) AS first_downloads
+            FROM v JOIN env ON env.e = v.e WHERE {first_window} GROUP BY 1, 2),
         counted AS (
-            SELECT n_id, month, sum(CASE WHEN e IS NOT NULL THEN downloads ELSE 0 END) AS tokened,
-                   sum(CASE WHEN e IS NULL THEN downloads ELSE 0 END) AS untokened_downloads,
-                   count(DISTINCT e) AS environments, count(DISTINCT CASE WHEN e IS NOT NULL THEN c END) AS clients,
-                   count(DISTINCT untokened_ip) AS addresses
-            FROM {versions} d WHERE counted = 1 GROUP BY 1, 2),
+            SELECT n_id, {month} AS month, grouping(n_id) AS _total,
+                   sum(CASE WHEN e_id IS NOT NULL THEN downloads ELSE 0 END) AS tokened,
+                   sum(CASE WHEN e_id IS NULL THEN downloads ELSE 0 END) AS untokened_downloads,
+                   count(DISTINCT e_id) AS environments,
+                   count(DISTINCT CASE WHEN e_id IS NOT NULL THEN c_id END) AS clients,
+                   count(DISTINCT CASE WHEN e_id IS NULL THEN ip_id END) AS addresses
+            FROM {history} d WHERE {window} GROUP BY GROUPING SETS ((n_id, {month}), ())),
         names AS (SELECT DISTINCT n_id, name FROM {history} h)
-        SELECT n.name AS package, {month} AS month, coalesce(f.new_installs, 0) AS new_installs,
-               coalesce(f.updates, 0) AS updates,
-               k.tokened - coalesce(f.new_installs + f.updates + f.first_in_older_env, 0) AS redownloads,
+        SELECT n.name AS package, {month_text} AS month, coalesce(f.new_installs, 0) AS new_installs,
+               coalesce(u.first_downloads, 0) - coalesce(f.new_installs + f.first_in_older_env, 0) AS updates,
+               k.tokened - coalesce(u.first_downloads, 0) AS redownloads,
                coalesce(f.first_in_older_env, 0) AS first_in_older_env, k.untokened_downloads,
-               k.environments, k.clients, k.clients AS _clients, k.addresses AS _addresses
-        FROM counted k JOIN names n ON n.n_id = k.n_id LEFT JOIN firsts f ON f.n_id = k.n_id AND f.month = k.month
-    """.format(versions=versions, first_days=first_days, start=start, history=history,
-               first_month=MONTH_START % "CAST(v.first_ts AS DATE)", month=MONTH.replace("day", "k.month"),
+               k.environments, k.clients, k.clients AS _clients, k.addresses AS _addresses, k._total
+        FROM counted k LEFT JOIN names n ON n.n_id = k.n_id
+        LEFT JOIN firsts f ON f.n_id = k.n_id AND f.month = k.month
+        LEFT JOIN version_firsts u ON u.n_id = k.n_id AND u.month = k.month
+    """.format(first_days=first_days, start=start, history=history, month=MONTH_START % "day", window=window,
+               first_month=MONTH_START % "CAST(v.first_ts AS DATE)", month_text=MONTH.replace("day", "k.month"),
                first_window=window.replace("day", "CAST(v.first_ts AS DATE)")))
+    # The totals' row (the empty grouping set) gives the distinct clients of all packages.
+    clients = sum(row[columns.index("clients")] for row in rows if row[-1])
+    columns, rows = columns[:-1], [row[:-1] for row in rows if not row[-1]]
     rows.sort(key=lambda row: (-(row[2] + row[3] + row[4] + row[5]), row[0], row[1]))
-    clients = engine.scalar("SELECT count(DISTINCT c) FROM %s d WHERE counted = 1 AND e IS NOT NULL" % versions)
 
     def total(column):
         return sum(row[columns.index(column)] for row in rows)
