@@ -226,6 +226,27 @@ def test_ctrl_c_during_an_ingest_is_one_line_and_keeps_the_store_whole(tmp_path)
     assert rows(db, "SELECT count(*) FROM requests") == [(1000000,)]
 
 
+def test_ctrl_c_that_a_library_took_still_ends_the_command_as_interrupted(tmp_path, monkeypatch, capsys):
+    """DuckDB takes a KeyboardInterrupt raised inside it to stop its statement; one that was ending by
+    then ends well, and the interrupt must not be lost with it."""
+    from aau_stats import cli
+
+    def taken_inside_a_statement(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises here
+        except KeyboardInterrupt:
+            pass  # as a statement that finished anyway
+        return 0
+
+    monkeypatch.setattr(cli, "_run", taken_inside_a_statement)
+    before = signal.getsignal(signal.SIGINT)
+    assert cli.main(["--db", str(tmp_path / "store.duckdb"), "ingest", str(tmp_path / "a.log")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+
+
 # --- operators run things at the same time ------------------------------------------------------
 
 

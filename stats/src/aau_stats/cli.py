@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import errno
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -418,12 +419,39 @@ def _demo(args):
     return 0
 
 
+class _Interrupts:
+    """Ctrl-C, remembered. Python raises KeyboardInterrupt where the program is; when that is inside
+    DuckDB, DuckDB takes it to stop the statement, and a statement that was ending by then ends well: the
+    interrupt would be lost, and the command would go on as if no one had pressed Ctrl-C."""
+
+    def __init__(self):
+        self.seen = False
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def watching(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self)
+        except ValueError:  # not the main thread: signals are not this thread's to take
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        status = _run(args)
-        sys.stdout.flush()
-        return status
+        with _Interrupts().watching() as interrupts:
+            status = _run(args)
+            sys.stdout.flush()
+        # What finished is committed; the operator asked to stop, so the command did not run to its end.
+        return _interrupted() if interrupts.seen else status
     except (StoreError, OutputError) as exc:
         return _fail(exc)
     except BrokenPipeError:
