@@ -105,18 +105,17 @@ def popularity(scope, packages=(), by=(), monthly=False, top=50, distinct="exact
                measures=", ".join(name for name, _ in _COUNTED if name != "_clients")))
     label_of = {row[0]: row[1:] for row in engine.rows("SELECT * FROM %s" % named)[1]}
     packages_seen = len({label[0] for label in label_of.values()})
-    columns = [*names, "_total", "counts", "clients", "environments", "_clients", "_sources", "_names"]
-    rows = []
-    for g, total, counts, clients, envs, sources, *month_text in grouped:
-        rows.append([*(label_of[g] if not total else [None] * len(labels)), *month_text,
-                     total, counts, clients, envs, clients, sources, packages_seen])
+    columns = [*names, "_total", "counts", "clients", "environments", "_clients", "_sources"]
+    rows = [[*(label_of[g] if not total else [None] * len(labels)), *month_text,
+             total, counts, clients, envs, clients, sources]
+            for g, total, counts, clients, envs, sources, *month_text in grouped]
     if distinct == "hll":
         rows = _estimated(engine, downloads_sql, names, columns, rows)
     total = columns.index("_total")
     totals = [row for row in rows if row[total]]
-    downloads, clients, envs, _, sources, packages_seen = totals[0][total + 1:] if totals else (0, 0, 0, 0, 0, 0)
-    rows = [row[:total] + row[total + 1:-1] for row in rows if not row[total]]
-    columns = columns[:total] + columns[total + 1:-1]
+    downloads, clients, envs, _, sources = totals[0][total + 1:] if totals else (0, 0, 0, 0, 0)
+    rows = [row[:total] + row[total + 1:] for row in rows if not row[total]]
+    columns = columns[:total] + columns[total + 1:]
     counts = columns.index("counts")
     rows.sort(key=lambda row: (-row[counts + 1], -row[counts], [str(v) for v in row[:counts]]))
     shown = rows if packages or by or monthly else rows[:int(top)]
