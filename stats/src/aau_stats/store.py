@@ -25,6 +25,7 @@ is 32 random bytes in ``<db>.key`` (mode 0600), made on first use. Rotating
 appends a key to that file and re-keys the store (:func:`rotate_key`).
 """
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -465,15 +466,22 @@ def open_store(db_path):
     return con
 
 
-def _in_transaction(con, statements):
+@contextlib.contextmanager
+def _transaction(con):
+    """What the block executes on ``con``, committed whole, or rolled back when it raises."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for statement in statements:
-            con.execute(statement)
+        yield
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _in_transaction(con, statements):
+    with _transaction(con):
+        for statement in statements:
+            con.execute(statement)
 
 
 # Each dimension: (table, id column, digest column).
@@ -488,8 +496,7 @@ def _number_dimensions(con):
                           " AND column_name = 'address_id'").fetchall()[0]
     if kind != "UHUGEINT":
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         con.execute("DROP VIEW requests")
         con.execute("DROP VIEW sessions")
         con.execute("DROP VIEW IF EXISTS keyed_requests")
@@ -511,10 +518,6 @@ def _number_dimensions(con):
             con.execute("DROP TABLE %s" % table)
             con.execute("ALTER TABLE %s_numbered RENAME TO %s" % (table, table))
         con.execute(SCHEMA)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _reject_out_of_range(con):
@@ -522,10 +525,8 @@ def _reject_out_of_range(con):
     (``bad time``) of their input, as this version would have counted them; their sessions go with them."""
     if not con.execute("SELECT count(*) FROM request_rows WHERE %s" % OUT_OF_RANGE).fetchall()[0][0]:
         return
-    con.execute("BEGIN TRANSACTION")
-    con.execute("INSERT INTO rejections SELECT source_id, 'bad time', count(*), []::VARCHAR[] FROM request_rows"
-                " WHERE %s GROUP BY source_id" % OUT_OF_RANGE)
-    con.execute("DELETE FROM request_rows WHERE %s" % OUT_OF_RANGE)
-    con.execute("DELETE FROM session_rows WHERE %s" % OUT_OF_RANGE)
-    con.execute("DELETE FROM download_rows WHERE %s" % OUT_OF_RANGE)
-    con.execute("COMMIT")
+    _in_transaction(con, [
+        "INSERT INTO rejections SELECT source_id, 'bad time', count(*), []::VARCHAR[] FROM request_rows"
+        " WHERE %s GROUP BY source_id" % OUT_OF_RANGE,
+        *("DELETE FROM %s WHERE %s" % (table, OUT_OF_RANGE) for table in ("request_rows", "session_rows",
+                                                                           "download_rows"))])
